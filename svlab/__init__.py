@@ -1,0 +1,9 @@
+"""svlab: a Jupyter-first research workbench for image-to-video generation.
+
+The public API is re-exported here; see docs/quickstart.md.
+"""
+
+__version__ = "0.1.0"
+
+from .config import PROFILES, ProcessingConfig, VideoConfig, load_config
+from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError

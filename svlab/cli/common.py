@@ -1,0 +1,68 @@
+"""Flags and output shared by subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+# CLI flag -> setting name. Flags keep the short names people type; settings keep the
+# seed's names. Every flag defaults to None, meaning "leave the profile's value".
+SETTING_FLAGS: list[tuple[str, str, type, str]] = [
+    ("--model", "model", str, "registry id, local folder or hub id"),
+    ("--seed", "seed", int, "random seed"),
+    ("--steps", "num_inference_steps", int, "denoising steps"),
+    ("--height", "height", int, "frame height (multiple of 8)"),
+    ("--width", "width", int, "frame width (multiple of 8)"),
+    ("--frames", "num_frames", int, "number of generated frames"),
+    ("--fps", "fps", int, "frames per second of the clip"),
+    ("--decode-chunk", "decode_chunk_size", int, "frames decoded at once by the VAE"),
+    ("--motion-bucket", "motion_bucket_id", int, "amount of motion (0-1023)"),
+    ("--noise-aug", "noise_aug_strength", float, "noise added to the conditioning image"),
+    ("--min-guidance", "min_guidance_scale", float, "guidance at the first frame"),
+    ("--max-guidance", "max_guidance_scale", float, "guidance at the last frame"),
+    ("--dtype", "dtype", str, "auto, fp16, bf16 or fp32"),
+    ("--attention", "attention", str, "auto, sdpa or xformers"),
+    ("--offload", "offload", str, "none, model or sequential"),
+    ("--device", "device", str, "auto, cpu or cuda"),
+    ("--interpolation", "interpolation", str, "frame interpolation method"),
+    ("--interpolation-factor", "interpolation_factor", int, "frames per input interval"),
+    ("--target-fps", "target_fps", float, "interpolate to this frame rate"),
+    ("--quality", "quality", int, "x264 CRF (0 lossless .. 51)"),
+]
+BOOL_FLAGS: list[tuple[str, str, str]] = [
+    ("--fp16", "use_fp16", "half precision where the device supports it"),
+    ("--forward-chunking", "forward_chunking", "chunk the UNet's feed-forward layers"),
+    ("--compile", "compile", "torch.compile the UNet"),
+    ("--lossless", "lossless", "lossless x264 (qp 0, yuv444p)"),
+]
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (override the profile)")
+    group.add_argument("--profile", default=None, help="standard, low-vram or cpu-tiny")
+    group.add_argument("--config", metavar="FILE", help="YAML/JSON file of settings")
+    for flag, dest, type_, help_ in SETTING_FLAGS:
+        group.add_argument(flag, dest=dest, type=type_, default=None, help=help_)
+    for flag, dest, help_ in BOOL_FLAGS:
+        group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The validated config: profile < --config file < flags."""
+    from ..config import load_config
+
+    names = [dest for _, dest, _, _ in SETTING_FLAGS] + [dest for _, dest, _ in BOOL_FLAGS]
+    overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return load_config(profile=args.profile, file=args.config, overrides=overrides)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,264 @@
+"""Generation and processing settings: typed, validated once, and named profiles.
+
+A config is made once (from a profile, a YAML/JSON file and overrides) and is valid from then
+on: every later stage can trust it. Precedence, lowest first:
+
+    profile defaults  <  config file  <  overrides (a dict / keyword arguments / CLI flags)
+
+Field names are flat and unique across `VideoConfig` and `ProcessingConfig`, so one override
+name (`num_frames=14`, `codec="libx264"`) always means one thing, in Python, in YAML, on the
+command line and in the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, did_you_mean, unknown_choice
+
+DTYPES = ("auto", "fp16", "bf16", "fp32")
+ATTENTION = ("auto", "sdpa", "xformers")
+OFFLOAD = ("none", "model", "sequential")
+DEVICES = ("auto", "cpu", "cuda")
+CODECS = ("libx264",)
+PIXEL_FORMATS = ("yuv420p", "yuv444p")
+INTERPOLATION_METHODS = ("none", "repeat", "blend", "minterpolate", "flow", "rife")
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """How frames become a video file: encoding and frame interpolation."""
+
+    codec: str = "libx264"
+    quality: int = 18  # x264 CRF: 0 is lossless, 18 visually lossless, 51 worst
+    pixel_format: str = "yuv420p"  # yuv420p plays everywhere; yuv444p keeps full chroma
+    lossless: bool = False  # research comparisons: x264 lossless (qp 0, yuv444p)
+    interpolation: str = "none"
+    interpolation_factor: int = 1
+    target_fps: float | None = None  # instead of a factor: resample in time to this rate
+
+    def __post_init__(self):
+        _check_types(self)
+        _check_choice("codec", self.codec, CODECS)
+        _check_choice("pixel_format", self.pixel_format, PIXEL_FORMATS)
+        _check_choice("interpolation", self.interpolation, INTERPOLATION_METHODS)
+        _check_range("quality", self.quality, 0, 51)
+        _check_range("interpolation_factor", self.interpolation_factor, 1, 16)
+        if self.target_fps is not None and self.target_fps <= 0:
+            raise ConfigError(f"target_fps must be positive, got {self.target_fps}")
+        if self.interpolation_factor > 1 and self.target_fps is not None:
+            raise ConfigError("give interpolation_factor or target_fps, not both")
+        if self.interpolation == "none" and (self.interpolation_factor > 1 or self.target_fps):
+            raise ConfigError(
+                "interpolation_factor/target_fps need an interpolation method; accepted: "
+                + ", ".join(m for m in INTERPOLATION_METHODS if m != "none")
+            )
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """What to generate and how to run the model. Defaults are the seed's `standard` profile."""
+
+    model: str = "auto"
+    use_fp16: bool = True  # the seed's switch: half precision wherever the device supports it
+    num_inference_steps: int = 25
+    height: int = 576
+    width: int = 1024
+    num_frames: int = 25
+    fps: int = 6
+    seed: int = 42
+    motion_bucket_id: int = 127
+    noise_aug_strength: float = 0.02
+    decode_chunk_size: int | None = None  # None decodes all frames at once
+    min_guidance_scale: float = 1.0
+    max_guidance_scale: float = 3.0
+    dtype: str = "auto"  # auto: fp16 on CUDA when use_fp16, else fp32
+    attention: str = "auto"  # auto: xFormers when installed and on CUDA, else PyTorch SDPA
+    offload: str = "none"
+    forward_chunking: bool = False
+    compile: bool = False
+    device: str = "auto"
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+
+    def __post_init__(self):
+        _check_types(self)
+        for name in ("num_inference_steps", "num_frames", "fps"):
+            _check_range(name, getattr(self, name), 1, None)
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value < 8 or value % 8:
+                raise ConfigError(
+                    f"{name}={value} cannot be taken by the model: Stable Video Diffusion's "
+                    f"VAE needs a positive multiple of 8 (nearest: {max(8, round(value / 8) * 8)})"
+                )
+        _check_range("motion_bucket_id", self.motion_bucket_id, 0, 1023)
+        _check_range("noise_aug_strength", self.noise_aug_strength, 0.0, 10.0)
+        _check_range("min_guidance_scale", self.min_guidance_scale, 0.0, None)
+        _check_range("max_guidance_scale", self.max_guidance_scale, 0.0, None)
+        if self.min_guidance_scale > self.max_guidance_scale:
+            raise ConfigError(
+                f"min_guidance_scale ({self.min_guidance_scale}) must not exceed "
+                f"max_guidance_scale ({self.max_guidance_scale})"
+            )
+        if self.decode_chunk_size is not None:
+            _check_range("decode_chunk_size", self.decode_chunk_size, 1, None)
+        if self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
+        _check_choice("dtype", self.dtype, DTYPES)
+        _check_choice("attention", self.attention, ATTENTION)
+        _check_choice("offload", self.offload, OFFLOAD)
+        _check_choice("device", self.device, DEVICES)
+
+    def replace(self, **overrides: Any) -> "VideoConfig":
+        """A new, validated config with these fields changed (processing fields included)."""
+        return _apply(self, overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict of every setting, as the manifest records them."""
+        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "processing"}
+        flat.update(dataclasses.asdict(self.processing))
+        return flat
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # The seed's standard configuration.
+    "standard": {},
+    # The seed's low-VRAM configuration, plus model offload and chunked decoding.
+    "low-vram": dict(
+        num_inference_steps=15, height=512, width=512, num_frames=15, fps=6,
+        offload="model", decode_chunk_size=2, forward_chunking=True,
+    ),
+    # A few seconds on a 2-core CPU with the tiny random-weight model: tests and demos.
+    "cpu-tiny": dict(
+        model="tiny", use_fp16=False, num_inference_steps=4, height=64, width=64,
+        num_frames=8, fps=6, device="cpu",
+    ),
+}
+
+
+def setting_names() -> list[str]:
+    """Every name an override may use."""
+    video = [f.name for f in fields(VideoConfig) if f.name != "processing"]
+    return video + [f.name for f in fields(ProcessingConfig)]
+
+
+def load_config(
+    profile: str | None = "standard",
+    file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> VideoConfig:
+    """Build a config: profile defaults, then a YAML/JSON file, then overrides.
+
+    A file may name its own `profile`; an explicit `profile` argument other than None wins.
+    """
+    from_file: dict[str, Any] = dict(read_config_file(file)) if file else {}
+    file_profile = from_file.pop("profile", None)
+    name = profile if profile is not None else (file_profile or "standard")
+    if name not in PROFILES:
+        raise ConfigError(unknown_choice("profile", name, PROFILES))
+    config = _apply(VideoConfig(), PROFILES[name])
+    config = _apply(config, from_file)
+    return _apply(config, dict(overrides or {}))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a .yaml/.yml/.json file (a mapping of setting names to values)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"config file {path} must end in .yaml, .yml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except ValueError as e:  # json.JSONDecodeError and yaml.YAMLError both say where
+        raise ConfigError(f"config file {path} is not valid: {e}") from None
+    except Exception as e:  # yaml.YAMLError is not a ValueError
+        raise ConfigError(f"config file {path} is not valid: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of setting names to values")
+    return data
+
+
+def _apply(config: VideoConfig, overrides: Mapping[str, Any]) -> VideoConfig:
+    video_names = {f.name for f in fields(VideoConfig)} - {"processing"}
+    processing_names = {f.name for f in fields(ProcessingConfig)}
+    video, processing = {}, {}
+    for key, value in overrides.items():
+        if key in video_names:
+            video[key] = value
+        elif key in processing_names:
+            processing[key] = value
+        else:
+            raise ConfigError(
+                f"unknown setting {key!r}{did_you_mean(key, setting_names())}; "
+                f"accepted: {', '.join(setting_names())}"
+            )
+    if processing:
+        video["processing"] = dataclasses.replace(config.processing, **processing)
+    return dataclasses.replace(config, **video) if video else config
+
+
+def _check_types(obj) -> None:
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        expected = hints[f.name]
+        if not _matches(value, expected):
+            raise ConfigError(
+                f"{f.name} must be {_type_name(expected)}, got {type(value).__name__} {value!r}"
+            )
+        # ints are accepted where floats are expected; store them as floats
+        if isinstance(value, int) and not isinstance(value, bool) and float in _args(expected):
+            object.__setattr__(obj, f.name, float(value))
+
+
+def _args(tp) -> tuple:
+    return typing.get_args(tp) or (tp,)
+
+
+def _matches(value, tp) -> bool:
+    for t in _args(tp):
+        if t is type(None) and value is None:
+            return True
+        if t is bool:
+            if isinstance(value, bool):
+                return True
+        elif t is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return True
+        elif t is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return True
+        elif isinstance(t, type) and isinstance(value, t):
+            return True
+    return False
+
+
+def _type_name(tp) -> str:
+    names = ["None" if t is type(None) else t.__name__ for t in _args(tp)]
+    return " or ".join(names)
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ConfigError(unknown_choice(name, value, choices))
+
+
+def _check_range(name: str, value, low, high) -> None:
+    if value < low or (high is not None and value > high):
+        accepted = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ConfigError(f"{name}={value} is out of range; accepted: {accepted}")

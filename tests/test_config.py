@@ -1,0 +1,104 @@
+import json
+
+import pytest
+
+from svlab.config import PROFILES, VideoConfig, load_config, setting_names
+from svlab.errors import ConfigError
+
+
+def test_profiles_hold_the_seed_values():
+    standard = load_config("standard")
+    assert (standard.use_fp16, standard.num_inference_steps, standard.height, standard.width,
+            standard.num_frames, standard.fps) == (True, 25, 576, 1024, 25, 6)
+    low = load_config("low-vram")
+    assert (low.use_fp16, low.num_inference_steps, low.height, low.width,
+            low.num_frames, low.fps) == (True, 15, 512, 512, 15, 6)
+    assert low.offload == "model" and low.decode_chunk_size is not None
+    tiny = load_config("cpu-tiny")
+    assert tiny.model == "tiny" and tiny.device == "cpu"
+
+
+def test_precedence_profile_then_file_then_overrides(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("profile: low-vram\nnum_frames: 9\nseed: 3\ncodec: libx264\n")
+    config = load_config(profile=None, file=path, overrides={"seed": 7})
+    assert config.height == 512  # from the file's profile
+    assert config.num_frames == 9  # file beats profile
+    assert config.seed == 7  # overrides beat file
+    assert load_config("standard", file=path).height == 576  # explicit profile beats file's
+
+
+def test_json_file_and_processing_fields(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"interpolation": "blend", "interpolation_factor": 2}))
+    config = load_config(file=path)
+    assert config.processing.interpolation == "blend"
+    assert config.to_dict()["interpolation_factor"] == 2
+
+
+def test_to_dict_names_every_setting_once():
+    assert sorted(load_config().to_dict()) == sorted(setting_names())
+
+
+def test_replace_validates():
+    config = load_config("cpu-tiny")
+    assert config.replace(num_frames=3, quality=0).num_frames == 3
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        config.replace(width=66)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"height": 577}, r"height=577 .*multiple of 8 \(nearest: 576\)"),
+        ({"width": 0}, "width=0"),
+        ({"num_frames": 0}, r"num_frames=0 is out of range; accepted: >= 1"),
+        ({"num_inference_steps": -1}, "num_inference_steps=-1"),
+        ({"fps": 0}, "fps=0"),
+        ({"num_frame": 3}, r"unknown setting 'num_frame' \(did you mean 'num_frames'\?\)"),
+        ({"fps": "6"}, r"fps must be int, got str '6'"),
+        ({"use_fp16": 1}, r"use_fp16 must be bool"),
+        ({"seed": 1.5}, r"seed must be int"),
+        ({"offload": "cpu"}, r"unknown offload 'cpu'.*accepted: model, none, sequential"),
+        ({"dtype": "float16"}, r"unknown dtype 'float16'"),
+        ({"motion_bucket_id": 5000}, r"motion_bucket_id=5000 is out of range"),
+        ({"min_guidance_scale": 4.0}, r"must not exceed max_guidance_scale"),
+        ({"decode_chunk_size": 0}, r"decode_chunk_size=0"),
+        ({"interpolation_factor": 2}, r"need an interpolation method"),
+        ({"interpolation": "flow", "interpolation_factor": 2, "target_fps": 24.0}, "not both"),
+        ({"codec": "h265"}, r"unknown codec 'h265'; accepted: libx264"),
+    ],
+)
+def test_validation_messages(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_unknown_profile_suggests_nearest():
+    with pytest.raises(ConfigError, match=r"unknown profile 'low_vram' \(did you mean 'low-vram'\?\)"):
+        load_config("low_vram")
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="must end in .yaml"):
+        load_config(file=tmp_path / "x.txt")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(file=tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match="is not valid"):
+        load_config(file=broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(file=listing)
+
+
+def test_ints_are_accepted_for_floats():
+    assert VideoConfig(noise_aug_strength=1).noise_aug_strength == 1.0
+    assert isinstance(VideoConfig(noise_aug_strength=1).noise_aug_strength, float)
+
+
+def test_every_profile_is_valid():
+    for name in PROFILES:
+        load_config(name)
