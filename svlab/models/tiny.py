@@ -49,37 +49,22 @@ TINY_IMAGE_ENCODER = dict(
     projection_dim=32,  # must equal the UNet's cross_attention_dim
     num_hidden_layers=5,
     num_attention_heads=4,
-    image_size=32,
+    image_size=224,  # the pipeline resizes every image to 224x224 for CLIP
     intermediate_size=37,
-    patch_size=1,
+    patch_size=14,  # 16x16 patches keep the encoder cheap
     hidden_act="gelu",
 )
 
-TINY_FEATURE_EXTRACTOR = dict(
-    crop_size={"height": 32, "width": 32},
-    size={"shortest_edge": 32},
-    do_center_crop=True,
-    do_convert_rgb=True,
-    do_normalize=True,
-    do_rescale=True,
-    do_resize=True,
-    image_mean=[0.48145466, 0.4578275, 0.40821073],
-    image_std=[0.26862954, 0.26130258, 0.27577711],
-    resample=3,
-    rescale_factor=1 / 255,
-)
-
-
 def tiny_components() -> dict[str, dict]:
-    """Fresh copies of the tiny architecture configs (the scheduler is SVD's own)."""
-    from .registry import SVD_SCHEDULER
+    """Fresh copies of the tiny architecture configs (scheduler and image processor are SVD's)."""
+    from .registry import SVD_FEATURE_EXTRACTOR, SVD_SCHEDULER
 
     return {
         "unet": dict(TINY_UNET),
         "vae": dict(TINY_VAE),
         "image_encoder": dict(TINY_IMAGE_ENCODER),
         "scheduler": dict(SVD_SCHEDULER),
-        "feature_extractor": dict(TINY_FEATURE_EXTRACTOR),
+        "feature_extractor": dict(SVD_FEATURE_EXTRACTOR),
     }
 
 
