@@ -7,3 +7,5 @@ __version__ = "0.1.0"
 
 from .config import PROFILES, ProcessingConfig, VideoConfig, load_config
 from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError
+from .processor import write_video, read_video, probe, placeholder_image, concat_videos
+from .fallback import fallback_frames
