@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import VideoConfig
 from .errors import InputError
-from .processor.placeholder import _rgb, placeholder_image
+from .processor.placeholder import parse_color, placeholder_image
 from .processor.video_io import _one_frame, write_video
 
 MAX_ZOOM = 1.15  # the most the camera closes in over a clip: gentle, as a slow push-in
@@ -55,7 +55,7 @@ def fallback_frames(
     rng = np.random.default_rng(seed)
     if image is not None:
         return _ken_burns(_load_image(image), width, height, num_frames, num_frames / fps, rng)
-    color = _rgb("color", color) if color is not None else seed_color(seed)
+    color = parse_color(color) if color is not None else seed_color(seed)
     card = np.asarray(placeholder_image(text or "", width, height, color=color))
     frames = np.repeat(card[None], num_frames, axis=0)
     bar = max(1, round(height * BAR_HEIGHT))

@@ -162,11 +162,11 @@ def placeholder_image(
     for name, value in (("width", width), ("height", height)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"placeholder {name} must be a positive integer, got {value!r}")
-    color = _rgb("color", color)
+    color = parse_color(color, "color")
     if text_color is None:
         luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
         text_color = (0, 0, 0) if luma > 140 else (255, 255, 255)
-    text_color = _rgb("text_color", text_color)
+    text_color = parse_color(text_color, "text_color")
     if not isinstance(text, str):
         raise InputError(f"placeholder text must be a string, got {type(text).__name__}")
     image = Image.new("RGB", (width, height), color)
@@ -198,20 +198,26 @@ def placeholder_image(
     return image
 
 
-def _rgb(name: str, value) -> tuple[int, int, int]:
+def parse_color(value, name: str = "color") -> tuple[int, int, int]:
+    """(R, G, B) from a sequence of three 0-255 integers or a string: "40,44,52", "#282c34"
+    or a CSS colour name."""
+    given = value
     if isinstance(value, str):
         from PIL import ImageColor
 
-        try:
-            return ImageColor.getrgb(value)[:3]
-        except ValueError:
-            raise InputError(
-                f"{name} {value!r} is not a colour; give R,G,B, #rrggbb or a CSS name"
-            ) from None
+        if "," in value and not value.strip().startswith(("rgb", "hsl", "hsv")):
+            value = value.split(",")
+        else:
+            try:
+                return ImageColor.getrgb(value)[:3]
+            except ValueError:
+                raise InputError(
+                    f"{name} {value!r} is not a colour; give R,G,B, #rrggbb or a CSS name"
+                ) from None
     try:
         rgb = tuple(int(v) for v in value)
     except (TypeError, ValueError):
         rgb = ()
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-        raise InputError(f"{name} must be three integers 0-255 (R, G, B), got {value!r}")
+        raise InputError(f"{name} must be three integers 0-255 (R, G, B), got {given!r}")
     return rgb

@@ -1,0 +1,174 @@
+"""`svlab placeholder`, `svlab fallback`, `svlab concat`, `svlab probe`: the video processor and
+the fallback engine from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from ..errors import InputError
+from .common import add_config_flags, add_json_flag, config_from_args, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("placeholder", help="draw a placeholder card (any script) to an image",
+                       description="Draw a card of one colour with the text wrapped and centred "
+                                   "on it. Chinese and other scripts render with the bundled "
+                                   "Noto Sans CJK (see docs/processor.md).")
+    p.add_argument("text", help="the text on the card")
+    p.add_argument("--width", type=int, default=1024, help="pixels (default 1024)")
+    p.add_argument("--height", type=int, default=576, help="pixels (default 576)")
+    p.add_argument("--color", default="40,44,52", help="R,G,B, #rrggbb or a CSS name")
+    p.add_argument("--text-color", help="default: black or white, whichever contrasts more")
+    p.add_argument("--font-size", type=int, help="pixels (default: the largest that fits)")
+    p.add_argument("--out", required=True, help="output image (.png, .jpg, .webp, ...)")
+    add_json_flag(p)
+    p.set_defaults(func=run_placeholder)
+
+    p = sub.add_parser("fallback", help="make the fallback video (no model needed)",
+                       description="The video a request gets when no model can run: the text "
+                                   "on a colour card, or a slow camera move over --image. Size, "
+                                   "length, fps and seed come from the settings. The manifest "
+                                   "is written beside the video (X.mp4 -> X.json).")
+    p.add_argument("--text", help="text on the card (ignored with --image)")
+    p.add_argument("--image", help="image to film with a slow pan/zoom")
+    p.add_argument("--color", help="card colour (default: chosen by --seed)")
+    p.add_argument("--out", required=True, help="output .mp4 path")
+    add_config_flags(p)
+    add_json_flag(p)
+    p.set_defaults(func=run_fallback)
+
+    p = sub.add_parser("concat", help="join videos (stream copy when possible)",
+                       description="Join clips in order. Clips that share codec, size, fps and "
+                                   "pixel format are stream-copied (no re-encode); others are "
+                                   "re-encoded to the first clip's size and fps.")
+    p.add_argument("inputs", nargs="+", metavar="VIDEO", help="clips, in order")
+    p.add_argument("--out", required=True, help="output .mp4 path")
+    p.add_argument("--crossfade", type=float, default=0.0, metavar="SECONDS",
+                   help="fade each clip into the next (re-encodes)")
+    add_json_flag(p)
+    p.set_defaults(func=run_concat)
+
+    p = sub.add_parser("probe", help="codec, size, fps and frame count of a video",
+                       description="Describe a video file: codec, pixel format, size, fps, "
+                                   "exact frame count, duration, audio.")
+    p.add_argument("video")
+    add_json_flag(p)
+    p.set_defaults(func=run_probe)
+
+
+def output_file(path: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """The output path, its folder created; a wrong suffix or unwritable folder is a user error."""
+    out = Path(path)
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise InputError(f"output {path!r} must end in {' or '.join(suffixes)}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create output folder {str(out.parent)!r}: "
+                         f"{e.strerror or e}") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {str(out.parent)!r} is not writable")
+    return out
+
+
+def run_placeholder(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from ..processor.ffmpeg import temporary_sibling
+    from ..processor.placeholder import find_font, placeholder_image
+
+    suffixes = tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                            if fmt in Image.SAVE))
+    if Path(args.out).suffix.lower() not in suffixes:
+        raise InputError(f"output {args.out!r} must be an image file: .png, .jpg, .webp, ...")
+    image = placeholder_image(args.text, args.width, args.height, color=args.color,
+                              text_color=args.text_color, font_size=args.font_size)
+    out = output_file(args.out)
+    tmp = temporary_sibling(out)
+    try:
+        image.save(tmp, format=Image.registered_extensions()[out.suffix.lower()])
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if args.json:
+        print_json({"path": str(out), "width": args.width, "height": args.height,
+                    "font": str(find_font())})
+    else:
+        print(out)
+    return 0
+
+
+def run_fallback(args: argparse.Namespace) -> int:
+    from ..fallback import fallback_frames
+    from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
+    from ..processor import probe, write_video
+
+    config = config_from_args(args)
+    start = time.perf_counter()
+    frames = fallback_frames(width=config.width, height=config.height,
+                             num_frames=config.num_frames, fps=config.fps, seed=config.seed,
+                             text=args.text, image=args.image, color=args.color)
+    out = output_file(args.out, (".mp4",))
+    write_video(frames, out, config.fps, processing=config.processing)
+    seconds = time.perf_counter() - start
+    try:
+        facts = probe(out)
+        manifest = to_json_safe({
+            **config.to_dict(),
+            "engine": "fallback",
+            "fallback_reason": "requested",
+            "inputs": {"text": args.text, "image": args.image, "color": args.color},
+            "seconds": round(seconds, 3),
+            "output": {"video": out.name, "frames": facts["frames"], "fps": facts["fps"],
+                       "width": facts["width"], "height": facts["height"],
+                       "duration": facts["duration"], "codec": facts["codec"],
+                       "pixel_format": facts["pixel_format"]},
+            "created": now_utc(),
+            "environment": environment(),
+        })
+        write_manifest(out, manifest)
+    except BaseException:  # a video without its manifest is a partial result
+        out.unlink(missing_ok=True)
+        raise
+    if args.json:
+        print_json({"video": str(out), "manifest_path": str(manifest_path(out)),
+                    "manifest": manifest})
+    else:
+        print(f"{out}: {facts['frames']} frames {facts['width']}x{facts['height']} at "
+              f"{facts['fps']:g} fps (fallback, {seconds:.2f} s)")
+    return 0
+
+
+def run_concat(args: argparse.Namespace) -> int:
+    from ..processor import concat_videos
+    from ..processor.ffmpeg import check_input_file
+
+    for path in args.inputs:
+        check_input_file(path)
+    out = output_file(args.out, (".mp4",))
+    result = concat_videos(args.inputs, out, crossfade=args.crossfade)
+    if args.json:
+        print_json(result)
+    else:
+        why = f" ({result['reason']})" if result["reason"] else ""
+        print(f"{out}: {result['frames']} frames at {result['fps']:g} fps, "
+              f"{result['method']}{why}")
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from ..processor import probe
+
+    info = probe(args.video)
+    if args.json:
+        print_json(info)
+    else:
+        audio = f"audio {info['audio_codec']}" if info["has_audio"] else "no audio"
+        print(f"{info['path']}: {info['codec']} {info['pixel_format']} "
+              f"{info['width']}x{info['height']}, {info['frames']} frames at {info['fps']:g} fps, "
+              f"{info['duration']:.3f} s, {audio}")
+    return 0
