@@ -9,3 +9,4 @@ from .config import PROFILES, ProcessingConfig, VideoConfig, load_config
 from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError
 from .processor import write_video, read_video, probe, placeholder_image, concat_videos
 from .fallback import fallback_frames
+from .story import Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt
