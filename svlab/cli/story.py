@@ -1,0 +1,62 @@
+"""`svlab story`: a storyboard file (YAML/JSON) to one video, captions and manifest beside it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from .common import BOOL_FLAGS, SETTING_FLAGS, add_config_flags, add_json_flag, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("story", help="render a storyboard (YAML/JSON) into one video",
+                       description="Render a storyboard: one clip per scene, joined, with "
+                                   "captions (X.vtt, X.srt) and the manifest (X.json) beside "
+                                   "the video. See docs/storyboards.md.")
+    p.add_argument("storyboard", help="storyboard file (.yaml, .yml or .json)")
+    p.add_argument("--out", required=True, help="output .mp4 path")
+    p.add_argument("--subtitles", choices=("off", "on", "burn"),
+                   help="captions: none, sidecars, or sidecars and burned in (default: the "
+                        "storyboard's, else on)")
+    p.add_argument("--music", help="audio file under the whole video (replaces the "
+                                   "storyboard's)")
+    p.add_argument("--text2image", metavar="MODEL",
+                   help="local diffusers text-to-image folder for scenes without an image "
+                        "(default: $SVLAB_TEXT2IMAGE; else placeholder cards)")
+    add_config_flags(p)
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..config import read_config_file
+    from ..errors import InputError
+    from ..story import TextToImage, load_storyboard, render_storyboard
+
+    board = load_storyboard(args.storyboard)
+    names = [dest for _, dest, _, _ in SETTING_FLAGS] + [dest for _, dest, _ in BOOL_FLAGS]
+    flags = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    from_file = read_config_file(args.config) if args.config else {}
+    # profile < storyboard settings < --config file < flags
+    config = board.config(args.profile or from_file.get("profile"), from_file, flags)
+    changes = {}
+    if args.subtitles:
+        changes["subtitles"] = args.subtitles
+    if args.music:
+        music = Path(args.music)
+        if not music.is_file():
+            raise InputError(f"music file {args.music!r} does not exist")
+        changes["music"] = music.resolve()
+    board = dataclasses.replace(board, **changes)
+    text2image = TextToImage(args.text2image, device=config.device) if args.text2image else None
+    result = render_storyboard(board, config, args.out, text2image=text2image)
+    m = result.manifest
+    if args.json:
+        print_json({"video": str(result.video_path), "captions": m["captions"],
+                    "manifest": m})
+    else:
+        print(f"{result.video_path}: {len(board.scenes)} scenes, {m['output']['frames']} frames "
+              f"at {m['output']['fps']:g} fps, {m['output']['duration']:g} s ({m['engine']})")
+    return 0
