@@ -141,9 +141,10 @@ def scan(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        for i, path in enumerate(paths):
-            if f"Stream map '{i}:v:0' matches no streams" in err:
-                raise InputError(f"{str(path)!r} has no video stream")
+        if "matches no streams" in err:
+            for i, path in enumerate(paths):
+                if not _VIDEO.search(input_header(err, i)):
+                    raise InputError(f"{str(path)!r} has no video stream")
         names = ", ".join(repr(str(p)) for p in paths)
         raise InputError(f"cannot read video file{'s' if len(paths) > 1 else ''} {names}: "
                          f"{stderr_tail(err, 1)}")

@@ -127,10 +127,12 @@ def encode_args(width: int, height: int, fps: float, *, quality: int = 18,
         args += ["-c:v", "libx264rgb", "-qp", "0", "-pix_fmt", "rgb24"]
     else:
         if pixel_format == "yuv420p" and (width % 2 or height % 2):
-            # 4:2:0 needs even sizes: add one column/row, a copy of the last one.
+            # 4:2:0 needs even sizes: add one column/row, a copy of the last one (a black one
+            # would bleed into the last real column through the shared chroma samples). In
+            # planar RGB (gbrp), which fillborders can work on without a lossy conversion.
             even_w, even_h = width + width % 2, height + height % 2
-            args += ["-vf", f"pad={even_w}:{even_h}:0:0,fillborders=right={width % 2}:"
-                            f"bottom={height % 2}:mode=smear"]
+            args += ["-vf", f"format=gbrp,pad={even_w}:{even_h}:0:0,"
+                            f"fillborders=right={width % 2}:bottom={height % 2}:mode=smear"]
         args += ["-c:v", "libx264", "-crf", str(quality), "-pix_fmt", pixel_format]
     return args + ["-preset", preset, "-movflags", "+faststart", "-f", "mp4"]
 
