@@ -1,0 +1,290 @@
+"""Notebook reports: run notebooks headless through papermill and render them with nbconvert.
+
+A report run of `notebooks/01_generate.ipynb` into `reports/` writes
+
+    reports/01_generate/01_generate.ipynb   the executed notebook (parameters recorded by papermill)
+    reports/01_generate/01_generate.html    a self-contained rendering: images and video embedded
+    reports/01_generate/...                 whatever the notebook writes into its `out_dir`
+    reports/index.html                      every run in this folder: parameters, duration, status
+    reports/index.json                      the same, for machines
+
+A notebook that fails still gets its executed notebook and HTML (papermill marks the failing
+cell), and `run_reports` says so in the run's status; the CLI then exits with 1. Mistakes
+found before anything runs (a missing notebook, an unknown parameter) raise `InputError`.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import InputError, SvlabError, did_you_mean
+from .manifest import now_utc
+
+KERNEL = "python3"  # the kernel `make install` registers inside the venv (--sys-prefix)
+OUT_DIR_PARAMETER = "out_dir"  # a notebook that declares it writes its files there
+
+
+@dataclass
+class Run:
+    """One notebook run, as index.json records it (paths relative to the report folder)."""
+
+    name: str
+    notebook: str
+    parameters: dict[str, Any]
+    status: str = "pending"  # "ok" or "failed"
+    error: str | None = None
+    seconds: float | None = None
+    started: str | None = None
+    executed: str | None = None
+    html: str | None = None
+
+
+def parse_value(text: str) -> Any:
+    """A `-p NAME VALUE` value the way papermill's own CLI reads it: True/False/None, then
+    int, then float, else the string unchanged."""
+    lowered = text.strip()
+    if lowered in ("True", "true"):
+        return True
+    if lowered in ("False", "false"):
+        return False
+    if lowered in ("None", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(lowered)
+        except ValueError:
+            pass
+    return text
+
+
+def read_params_file(path: str | Path) -> dict[str, Any]:
+    """Parameters from a YAML (or JSON) file holding one mapping of names to values."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"cannot read parameters file {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"parameters file {path} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise InputError(f"parameters file {path} must hold a mapping of parameter names "
+                         "to values")
+    return data
+
+
+def notebook_parameters(notebook: str | Path) -> dict[str, dict[str, Any]]:
+    """The parameters a notebook declares in its `parameters` cell: name -> papermill's
+    description (`default` as source text, `inferred_type_name`)."""
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def check_notebooks(notebooks: Iterable[str | Path]) -> list[Path]:
+    """The notebooks as paths, each an existing .ipynb file, no name twice."""
+    paths, names = [], set()
+    for nb in notebooks:
+        path = Path(nb)
+        if path.suffix != ".ipynb":
+            raise InputError(f"{path} is not a notebook; accepted: .ipynb files")
+        if not path.is_file():
+            found = [p.name for p in path.parent.glob("*.ipynb")] if path.parent.is_dir() else []
+            raise InputError(f"notebook not found: {path}{did_you_mean(path.name, found)}")
+        if path.stem in names:
+            raise InputError(f"notebook {path.stem} given twice; each run is named after "
+                             "its notebook")
+        names.add(path.stem)
+        paths.append(path)
+    if not paths:
+        raise InputError("no notebooks to run; give NOTEBOOK paths (e.g. notebooks/*.ipynb)")
+    return paths
+
+
+def plan_parameters(
+    notebooks: list[Path], parameters: Mapping[str, Any]
+) -> dict[Path, dict[str, Any]]:
+    """Which parameters each notebook gets: those its `parameters` cell declares.
+
+    A parameter that no notebook declares is a mistake (a typo, usually) and raises; so does
+    a value whose type cannot stand for the declared default (`num_frames=abc`).
+    """
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    known = sorted({name for params in declared.values() for name in params})
+    plan: dict[Path, dict[str, Any]] = {nb: {} for nb in notebooks}
+    for name, value in parameters.items():
+        takers = [nb for nb in notebooks if name in declared[nb]]
+        if not takers:
+            raise InputError(f"unknown parameter {name!r}{did_you_mean(name, known)}; "
+                             f"accepted: {', '.join(known) or '(none declared)'}")
+        for nb in takers:
+            _check_type(nb, name, value, declared[nb][name])
+            plan[nb][name] = value
+    return plan
+
+
+def _check_type(notebook: Path, name: str, value: Any, spec: Mapping[str, Any]) -> None:
+    """Numbers and bools must match the declared default's type (an int may stand for a
+    float); None and strings are taken as given."""
+    declared = _declared_type(spec)
+    accepted = {int: (int,), float: (int, float), bool: (bool,)}.get(declared)
+    if accepted is None or value is None:
+        return
+    if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
+        raise InputError(f"parameter {name}={value!r} of {notebook.name} must be "
+                         f"{declared.__name__} (default {spec['default']})")
+
+
+def _declared_type(spec: Mapping[str, Any]) -> type | None:
+    """The type of a parameter: its annotation, else the type of its literal default."""
+    annotated = {"int": int, "float": float, "bool": bool}.get(spec.get("inferred_type_name"))
+    if annotated:
+        return annotated
+    try:
+        default = ast.literal_eval(spec.get("default", ""))
+    except (ValueError, SyntaxError):
+        return None
+    return type(default) if isinstance(default, (bool, int, float)) else None
+
+
+def run_reports(
+    notebooks: Iterable[str | Path],
+    out: str | Path = "reports",
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    cwd: str | Path | None = None,
+    log=None,
+) -> list[Run]:
+    """Run each notebook through papermill into `out/<name>/` and render its HTML; then
+    rewrite `out/index.html`. Returns the runs in order; a failed run does not stop the rest.
+
+    `cwd` is the kernel's working directory (default: the current one, as papermill's CLI
+    does), so relative paths given as parameters mean what they mean on the command line.
+    `log(str)` receives one line per notebook.
+    """
+    paths = check_notebooks(notebooks)
+    plan = plan_parameters(paths, dict(parameters or {}))
+    out = Path(out)
+    runs = []
+    for nb in paths:
+        run_dir = out / nb.stem
+        params = dict(plan[nb])
+        if OUT_DIR_PARAMETER in notebook_parameters(nb) and OUT_DIR_PARAMETER not in params:
+            params[OUT_DIR_PARAMETER] = str(run_dir.resolve())
+        if log:
+            log(f"running {nb} ...")
+        run = run_notebook(nb, run_dir, params, cwd=cwd)
+        run.executed = os.path.relpath(run_dir / run.executed, out)
+        run.html = os.path.relpath(run_dir / run.html, out)
+        if log:
+            log(f"{nb}: {run.status} in {run.seconds:.1f} s"
+                + (f" ({run.error})" if run.error else ""))
+        runs.append(run)
+    write_index(out, runs)
+    return runs
+
+
+def run_notebook(
+    notebook: Path, run_dir: Path, parameters: dict[str, Any], *, cwd: str | Path | None = None
+) -> Run:
+    """Execute one notebook into `run_dir` and render it; errors in its cells become the
+    run's status, not exceptions."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from papermill.exceptions import PapermillExecutionError
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    executed = run_dir / notebook.name
+    run = Run(name=notebook.stem, notebook=str(notebook), parameters=parameters,
+              started=now_utc(), executed=executed.name, html=executed.with_suffix(".html").name)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(cwd or Path.cwd()), progress_bar=False, request_save_on_cell_execute=False,
+        )
+        run.status = "ok"
+    except PapermillExecutionError as e:
+        run.status, run.error = "failed", f"{e.ename}: {e.evalue}"
+    except NoSuchKernel:
+        raise SvlabError(f"no Jupyter kernel named {KERNEL!r}; register the venv's with "
+                         f"`python -m ipykernel install --sys-prefix --name {KERNEL}`") from None
+    run.seconds = round(time.perf_counter() - start, 2)
+    render_html(executed, run_dir / run.html)
+    return run
+
+
+def render_html(notebook: str | Path, html_path: str | Path) -> Path:
+    """A self-contained HTML page of an executed notebook: plots and images inlined as data
+    URIs (videos shown with `IPython.display.Video(..., embed=True)` already are)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
+    html_path = Path(html_path)
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def write_index(out: str | Path, runs: list[Run]) -> Path:
+    """Merge `runs` into `out/index.json` (by name, newest wins) and rewrite `out/index.html`.
+
+    Runs from earlier invocations into the same folder stay listed while their files exist.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    index_json = out / "index.json"
+    known: dict[str, dict] = {}
+    if index_json.is_file():
+        try:
+            for entry in json.loads(index_json.read_text(encoding="utf-8")).get("runs", []):
+                if (out / entry.get("html", "")).is_file():
+                    known[entry["name"]] = entry
+        except (ValueError, AttributeError, KeyError, TypeError):
+            known = {}  # an unreadable index is rebuilt from this invocation's runs
+    for run in runs:
+        known[run.name] = asdict(run)
+    entries = sorted(known.values(), key=lambda e: e["name"])
+    index_json.write_text(json.dumps({"runs": entries}, indent=2, default=str) + "\n",
+                          encoding="utf-8")
+    (out / "index.html").write_text(index_html(entries), encoding="utf-8")
+    return out / "index.html"
+
+
+def index_html(entries: list[dict]) -> str:
+    """The index page: one row per run, linking its HTML report and executed notebook."""
+    rows = []
+    for e in entries:
+        params = "<br>".join(f"<code>{html.escape(k)}</code> = {html.escape(repr(v))}"
+                             for k, v in e["parameters"].items()) or "(defaults)"
+        status = html.escape(e["status"])
+        if e.get("error"):
+            status += f"<br><small>{html.escape(e['error'])}</small>"
+        seconds = "" if e.get("seconds") is None else f"{e['seconds']:.1f} s"
+        rows.append(
+            f'<tr class="{html.escape(e["status"])}">'
+            f'<td><a href="{html.escape(e["html"])}">{html.escape(e["name"])}</a>'
+            f'<br><small><a href="{html.escape(e["executed"])}">notebook</a></small></td>'
+            f"<td>{params}</td><td>{seconds}</td><td>{status}</td>"
+            f"<td>{html.escape(e.get('started') or '')}</td></tr>"
+        )
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>svlab reports</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.4em .8em;vertical-align:top;text-align:left}"
+        "tr.ok td:nth-child(4){color:#060}tr.failed td:nth-child(4){color:#b00}</style>"
+        "</head><body><h1>svlab reports</h1><table><tr><th>notebook</th><th>parameters</th>"
+        "<th>duration</th><th>status</th><th>started (UTC)</th></tr>\n"
+        + "\n".join(rows) + "\n</table></body></html>\n"
+    )
