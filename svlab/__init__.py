@@ -10,3 +10,4 @@ from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError,
 from .processor import write_video, read_video, probe, placeholder_image, concat_videos
 from .fallback import fallback_frames
 from .story import Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt
+from .memory import StageTracker, plan_memory, recommend

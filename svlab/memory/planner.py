@@ -1,0 +1,148 @@
+"""The fastest setting whose predicted peak fits a memory budget.
+
+Candidates are tried from fastest to slowest, and the first that fits wins. The order (cost
+rank) is:
+
+1. offload: "none" < "model" < "sequential". Model offload moves each component to the GPU
+   once per call (seconds); sequential offload moves every layer's weights on every step (many
+   times slower). This dominates everything else.
+2. forward chunking: off < on. Chunking runs the UNet's feed-forward layers in pieces on every
+   denoising step.
+3. decode chunk size: larger < smaller. The VAE runs once per clip, so smaller chunks cost
+   little time, but they also cost temporal smoothness (the temporal decoder only sees the
+   frames of its chunk); larger is preferred.
+
+A budget keeps `headroom` (default 10%) free for what the prediction does not count: the CUDA
+context, kernel workspaces and the allocator's fragmentation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ConfigError
+from .predict import OFFLOAD, _build, combine, gib, normalise_settings, trace_steps
+
+DECODE_CHUNKS = (25, 14, 8, 4, 2, 1)
+_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def parse_bytes(text: str) -> int:
+    """'8GiB', '7.5 GB', '512MiB' -> bytes. A unit is required: a bare number is ambiguous."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ConfigError(f"cannot read memory size {text!r}; accepted: a number with a unit "
+                          "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 8GiB or 7.5GB")
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value <= 0:
+        raise ConfigError(f"memory size {text!r} must be positive")
+    return value
+
+
+def candidates(num_frames: int) -> list[dict[str, Any]]:
+    """Every setting the planner considers, fastest first (see the module docstring)."""
+    chunks = sorted({min(c, num_frames) for c in (num_frames, *DECODE_CHUNKS)}, reverse=True)
+    return [
+        {"offload": offload, "forward_chunking": chunking, "decode_chunk_size": chunk}
+        for offload in OFFLOAD
+        for chunking in (False, True)
+        for chunk in chunks
+    ]
+
+
+def recommend(
+    model: str = "svd-xt",
+    height: int | None = None,
+    width: int | None = None,
+    num_frames: int | None = None,
+    vram_bytes: int | str = "8GiB",
+    dtype: str = "fp16",
+    *,
+    max_guidance_scale: float = 3.0,
+    headroom: float = 0.1,
+) -> dict[str, Any]:
+    """The fastest offload / forward chunking / decode chunk size whose predicted peak fits in
+    `vram_bytes` minus `headroom`, with the plan, the reasoning and every candidate weighed.
+
+    `result["overrides"]` holds the chosen settings under VideoConfig's field names, ready for
+    `config.replace(**overrides)`. Raises ConfigError naming the smallest achievable peak when
+    nothing fits.
+    """
+    vram = parse_bytes(vram_bytes) if isinstance(vram_bytes, str) else int(vram_bytes)
+    if vram <= 0:
+        raise ConfigError(f"vram_bytes must be positive, got {vram}")
+    if not 0 <= headroom < 1:
+        raise ConfigError(f"headroom={headroom} is out of range; accepted: from 0 to below 1")
+    budget = int(vram * (1 - headroom))
+    base = normalise_settings(model, height=height, width=width, num_frames=num_frames,
+                              dtype=dtype, offload="none", decode_chunk_size=None,
+                              forward_chunking=False, max_guidance_scale=max_guidance_scale,
+                              device="cuda")
+    build = _build(base["model"], base["dtype"])
+    considered: list[dict[str, Any]] = []
+    denoise_too_big: set[tuple[str, bool]] = set()
+    best = None
+    for cand in candidates(base["num_frames"]):
+        key = (cand["offload"], cand["forward_chunking"])
+        if key in denoise_too_big:  # the decode chunk cannot help the UNet's peak
+            continue
+        settings = dict(base, **cand)
+        plan = combine(build, trace_steps(build, settings), settings)
+        fits = plan["peak_bytes"] <= budget
+        considered.append(dict(cand, peak_bytes=plan["peak_bytes"], peak_stage=plan["peak_stage"],
+                               fits=fits))
+        if fits:
+            best = (cand, plan)
+            break
+        if max(plan["stages"][s]["peak_bytes"] for s in ("load", "image_encoding",
+                                                         "denoising")) > budget:
+            denoise_too_big.add(key)
+    if best is None:
+        smallest = min(considered, key=lambda c: c["peak_bytes"])
+        raise ConfigError(
+            f"nothing fits in {_fmt(vram)} (budget {_fmt(budget)} after {headroom:.0%} "
+            f"headroom) for {base['model']} at {base['height']}x{base['width']}, "
+            f"{base['num_frames']} frames, {base['dtype']}: the smallest predicted peak is "
+            f"{_fmt(smallest['peak_bytes'])} (offload={smallest['offload']}, forward chunking "
+            f"{'on' if smallest['forward_chunking'] else 'off'}, decode chunk "
+            f"{smallest['decode_chunk_size']}, peak in {smallest['peak_stage']}); accepted: a "
+            f"budget of at least {_fmt(smallest['peak_bytes'] / (1 - headroom))}, or fewer "
+            "frames, a smaller size"
+        )
+    cand, plan = best
+    return {
+        "vram_bytes": vram,
+        "budget_bytes": budget,
+        "headroom": headroom,
+        "settings": dict(cand, dtype=base["dtype"]),
+        "overrides": {"offload": cand["offload"], "forward_chunking": cand["forward_chunking"],
+                      "decode_chunk_size": cand["decode_chunk_size"], "dtype": base["dtype"]},
+        "peak_bytes": plan["peak_bytes"],
+        "plan": plan,
+        "reasoning": _reasoning(considered, budget),
+        "considered": considered,
+    }
+
+
+def _reasoning(considered: list[dict[str, Any]], budget: int) -> list[str]:
+    lines = []
+    for c in considered:
+        name = (f"offload={c['offload']}, forward chunking "
+                f"{'on' if c['forward_chunking'] else 'off'}, decode chunk "
+                f"{c['decode_chunk_size']}")
+        if c["fits"]:
+            lines.append(f"{name}: peak {_fmt(c['peak_bytes'])} ({c['peak_stage']}) fits in "
+                         f"{_fmt(budget)}: the fastest setting that fits")
+        else:
+            lines.append(f"{name}: peak {_fmt(c['peak_bytes'])} in {c['peak_stage']} "
+                         f"exceeds {_fmt(budget)}")
+    return lines
+
+
+def _fmt(n: float) -> str:
+    return f"{gib(n):.2f} GiB"
