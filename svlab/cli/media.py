@@ -103,7 +103,7 @@ def run_placeholder(args: argparse.Namespace) -> int:
 
 
 def run_fallback(args: argparse.Namespace) -> int:
-    from ..fallback import fallback_frames
+    from ..fallback import FALLBACK_PRESET, fallback_frames
     from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
     from ..processor import probe, write_video
 
@@ -112,8 +112,8 @@ def run_fallback(args: argparse.Namespace) -> int:
     frames = fallback_frames(width=config.width, height=config.height,
                              num_frames=config.num_frames, fps=config.fps, seed=config.seed,
                              text=args.text, image=args.image, color=args.color)
-    out = output_file(args.out, (".mp4",))
-    write_video(frames, out, config.fps, processing=config.processing)
+    out = output_file(args.out, (".mp4",))  # only once the inputs proved good
+    write_video(frames, out, config.fps, processing=config.processing, preset=FALLBACK_PRESET)
     seconds = time.perf_counter() - start
     try:
         facts = probe(out)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
@@ -103,8 +105,20 @@ def write_concat_list(paths: Sequence[Path], list_file: Path) -> Path:
 
 
 def _copy(paths: list[Path], tmp: Path, work: Path) -> list[dict[str, Any]]:
-    """Stream-copy concat into `tmp` and, in the same ffmpeg run, describe every input."""
+    """Stream-copy concat into `tmp` and describe every input (to decide if the copy stands).
+
+    When the MP4 headers alone prove the clips compatible, this is the plain concat command,
+    and its own report of the first input describes them all. Otherwise the same ffmpeg run
+    also lists every input's packets and codec parameters (framecrc) for `_incompatibility`.
+    """
     list_file = write_concat_list(paths, work / "list.txt")
+    frames = _matching_mp4_headers(paths)
+    if frames is not None:
+        proc = run_ffmpeg([*CONCAT_INPUT, "-i", list_file, *COPY_OUTPUT, "-y", tmp],
+                          what="stream-copy concat")
+        first = describe(paths[0], proc.stderr.decode("utf-8", "replace"), 0, StreamScan())
+        fps, counts = frames
+        return [{**first, "path": str(p), "frames": n, "fps": fps} for p, n in zip(paths, counts)]
     inputs = [arg for p in paths for arg in ("-i", str(p))]
     maps = [arg for i in range(len(paths)) for arg in ("-map", f"{i + 1}:v:0")]
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *CONCAT_INPUT, "-i", str(list_file),
@@ -119,6 +133,125 @@ def _copy(paths: list[Path], tmp: Path, work: Path) -> list[dict[str, Any]]:
         return infos
     streams = parse_framecrc(proc.stdout.decode("ascii", "replace"))
     return [describe(p, err, i + 1, streams.get(i, StreamScan())) for i, p in enumerate(paths)]
+
+
+@dataclass(frozen=True)
+class _Track:
+    handler: bytes  # b"vide", b"soun", ...
+    sample_entry: bytes  # stsd: codec, size and codec parameters (avcC), less bit rates
+    timescale: int
+    stts: tuple[tuple[int, int], ...]  # (sample count, sample duration) runs
+
+
+def _boxes(data: bytes, start: int = 0, end: int | None = None):
+    """(type, payload start, payload end) of the ISO BMFF boxes in data[start:end]."""
+    end = len(data) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            return
+        yield kind, start + header, start + size
+        start += size
+
+
+def _child(data: bytes, box: tuple[int, int], kind: bytes) -> tuple[int, int] | None:
+    for found, begin, end in _boxes(data, *box):
+        if found == kind:
+            return begin, end
+    return None
+
+
+def _mp4_tracks(path: Path) -> list[_Track] | None:
+    """The tracks of an MP4/MOV file from its `moov` box, or None if it has no readable one."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+        pos = 0
+        while len(head) >= 8:
+            size, kind = struct.unpack_from(">I4s", head)
+            if size == 1 and len(head) >= 16:
+                size = struct.unpack_from(">Q", head, 8)[0]
+            elif size < 8:
+                return None
+            if kind == b"moov":
+                if size > 64 << 20:
+                    return None
+                f.seek(pos)
+                data = f.read(size)
+                break
+            pos += size
+            f.seek(pos)
+            head = f.read(16)
+        else:
+            return None
+    tracks = []
+    for kind, begin, end in _boxes(data, 8, len(data)):
+        if kind != b"trak":
+            continue
+        mdia = _child(data, (begin, end), b"mdia")
+        mdhd = mdia and _child(data, mdia, b"mdhd")
+        hdlr = mdia and _child(data, mdia, b"hdlr")
+        minf = mdia and _child(data, mdia, b"minf")
+        stbl = minf and _child(data, minf, b"stbl")
+        stsd = stbl and _child(data, stbl, b"stsd")
+        stts = stbl and _child(data, stbl, b"stts")
+        if not (mdhd and hdlr and stsd and stts):
+            return None
+        version = data[mdhd[0]]
+        timescale = struct.unpack_from(">I", data, mdhd[0] + (20 if version == 1 else 12))[0]
+        runs = struct.unpack_from(">I", data, stts[0] + 4)[0]
+        stts_runs = tuple(struct.unpack_from(">II", data, stts[0] + 8 + 8 * i)
+                          for i in range(runs))
+        handler = data[hdlr[0] + 8:hdlr[0] + 12]
+        tracks.append(_Track(handler, _sample_description(data, stsd, handler), timescale,
+                             stts_runs))
+    return tracks
+
+
+VISUAL_SAMPLE_ENTRY = 78  # bytes of fixed fields before a video sample entry's child boxes
+
+
+def _sample_description(data: bytes, stsd: tuple[int, int], handler: bytes) -> bytes:
+    """The stsd payload without video entries' `btrt` boxes: bit rates differ from clip to
+    clip while the codec parameters are the same."""
+    out = bytearray(data[stsd[0]:stsd[0] + 8])
+    for kind, begin, end in _boxes(data, stsd[0] + 8, stsd[1]):
+        fixed = VISUAL_SAMPLE_ENTRY if handler == b"vide" else end - begin
+        out += struct.pack(">I", end - begin) + kind + data[begin:begin + fixed]
+        for child, child_begin, child_end in _boxes(data, begin + fixed, end):
+            if child != b"btrt":
+                out += struct.pack(">I", child_end - child_begin) + child
+                out += data[child_begin:child_end]
+    return bytes(out)
+
+
+def _matching_mp4_headers(paths: list[Path]) -> tuple[float, list[int]] | None:
+    """(fps, frames of each clip) when the clips' MP4 headers prove them stream-copy
+    compatible: the same tracks with byte-identical sample descriptions (codec, size, codec
+    parameters) and one constant video frame duration. None when they do not, or when a file
+    is not an MP4 this reader follows: then ffmpeg decides."""
+    try:
+        tracks = [_mp4_tracks(p) for p in paths]
+    except (OSError, struct.error):
+        return None
+    if any(not t for t in tracks):
+        return None
+    layout = [(t.handler, t.sample_entry, t.timescale) for t in tracks[0]]
+    if any([(t.handler, t.sample_entry, t.timescale) for t in clip] != layout
+           for clip in tracks[1:]):
+        return None
+    video = [i for i, t in enumerate(tracks[0]) if t.handler == b"vide"]
+    if len(video) != 1:
+        return None
+    durations = {d for clip in tracks for _, d in clip[video[0]].stts}
+    if len(durations) != 1 or 0 in durations:
+        return None
+    fps = tracks[0][video[0]].timescale / durations.pop()
+    return round(fps, 6), [sum(n for n, _ in clip[video[0]].stts) for clip in tracks]
 
 
 def _incompatibility(infos: list[dict[str, Any]]) -> str | None:

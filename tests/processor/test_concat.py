@@ -31,6 +31,7 @@ def test_compatible_clips_are_stream_copied(tmp_path):
     result = concat_videos([a, b, c], tmp_path / "out.mp4")
     assert result["method"] == "copy" and result["reason"] is None
     assert result["frames"] == 15 and result["fps"] == 6.0
+    assert (result["codec"], result["pixel_format"], result["width"]) == ("h264", "yuv420p", 64)
     # the very same packets, in order: nothing was decoded or encoded again
     assert checksums(tmp_path / "out.mp4") == checksums(a) + checksums(b) + checksums(c)
     info = probe(tmp_path / "out.mp4")
@@ -38,6 +39,27 @@ def test_compatible_clips_are_stream_copied(tmp_path):
         (15, 6.0, "h264", "yuv420p")
     assert info["duration"] == pytest.approx(15 / 6, abs=0.01)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "c.mp4", "out.mp4"]
+
+
+def test_mp4_headers_decide_without_running_ffmpeg(tmp_path):
+    a, b = clip(tmp_path / "a.mp4", frames=6), clip(tmp_path / "b.mp4", frames=4, shade=99)
+    assert concat_module._matching_mp4_headers([a, b]) == (6.0, [6, 4])  # bit rates differ
+    c = clip(tmp_path / "c.mp4", width=32)
+    assert concat_module._matching_mp4_headers([a, c]) is None
+    d = clip(tmp_path / "d.mp4", fps=12)
+    assert concat_module._matching_mp4_headers([a, d]) is None
+
+
+def test_other_containers_are_checked_by_ffmpeg_and_copied(tmp_path):
+    clips = []
+    for name, shade in (("a", 0), ("b", 120)):
+        mp4 = clip(tmp_path / f"{name}.mp4", shade=shade)
+        clips.append(tmp_path / f"{name}.mkv")
+        run_ffmpeg(["-y", "-i", mp4, "-c", "copy", clips[-1]])
+    result = concat_videos(clips, tmp_path / "out.mp4")
+    assert result["method"] == "copy" and result["frames"] == 12
+    assert result["pixel_format"] == "yuv420p" and result["width"] == 64
+    assert checksums(tmp_path / "out.mp4") == checksums(clips[0]) + checksums(clips[1])
 
 
 def test_different_sizes_are_reencoded_to_the_first(tmp_path):
