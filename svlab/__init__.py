@@ -10,4 +10,5 @@ from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError,
 from .processor import write_video, read_video, probe, placeholder_image, concat_videos
 from .fallback import fallback_frames
 from .story import Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt
+from .service import GenerationResult, generate, generate_clip, unload_models
 from .memory import StageTracker, plan_memory, recommend

@@ -1,0 +1,149 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import svlab
+from svlab.config import setting_names
+from svlab.errors import InputError
+from svlab.processor import probe
+from svlab.service import GenerationResult, generate, load_image, unload_models
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    yield
+    unload_models()
+
+
+def test_tiny_model_end_to_end(photo, tiny_config, tmp_path):
+    out = tmp_path / "clip.mp4"
+    result = svlab.generate(image=photo, config=tiny_config, out=out)
+    assert isinstance(result, GenerationResult)
+    assert result.frames.dtype == np.uint8 and result.frames.shape == (4, 64, 64, 3)
+    assert result.video_path == out and out.is_file()
+    facts = probe(out)
+    assert (facts["codec"], facts["pixel_format"], facts["frames"]) == ("h264", "yuv420p", 4)
+    assert facts["fps"] == pytest.approx(6)
+    # the manifest is the JSON file beside the video
+    assert json.loads(out.with_suffix(".json").read_text()) == result.manifest
+    m = result.manifest
+    assert m["engine"] == "model" and m["fallback_reason"] is None
+    for name in setting_names():
+        assert name in m
+    assert m["num_frames"] == 4 and m["seed"] == 42 and m["model"] == "tiny"
+    assert m["model_info"]["model"] == "tiny" and m["model_info"]["dtype"] == "fp32"
+    assert m["device"] == "cpu" and m["attention_backend"] == "sdpa"
+    for stage in ("load", "image_encoding", "denoising", "decoding", "encoding"):
+        assert m["stages"][stage]["seconds"] > 0
+        assert m["stages"][stage]["peak_bytes"] is not None
+    assert m["environment"]["packages"]["diffusers"]
+    assert m["output"] == {"video": "clip.mp4", "frames": 4, "fps": 6.0, "width": 64,
+                           "height": 64, "duration": 0.667}
+
+
+def test_same_seed_same_frames_and_matches_diffusers(photo, tiny_config, tmp_path):
+    from diffusers import StableVideoDiffusionPipeline
+
+    from svlab.models import resolve_model
+
+    first = generate(image=photo, config=tiny_config, out=tmp_path / "a.mp4")
+    second = generate(image=photo, config=tiny_config, out=tmp_path / "b.mp4")
+    assert np.array_equal(first.frames, second.frames)
+    other_seed = generate(image=photo, config=tiny_config, out=tmp_path / "c.mp4", seed=1)
+    assert not np.array_equal(first.frames, other_seed.frames)
+
+    pipe = StableVideoDiffusionPipeline.from_pretrained(resolve_model("tiny").path)
+    c = tiny_config
+    direct = pipe(load_image(photo, c.width, c.height), height=c.height, width=c.width,
+                  num_frames=c.num_frames, num_inference_steps=c.num_inference_steps,
+                  fps=c.fps, motion_bucket_id=c.motion_bucket_id,
+                  noise_aug_strength=c.noise_aug_strength,
+                  min_guidance_scale=c.min_guidance_scale,
+                  max_guidance_scale=c.max_guidance_scale,
+                  generator=torch.Generator("cpu").manual_seed(c.seed), output_type="np").frames[0]
+    assert np.array_equal(first.frames, (direct * 255).round().astype(np.uint8))
+
+
+def test_missing_model_answers_with_fallback_and_reason(photo, tiny_config, tmp_path):
+    missing = tmp_path / "no-such-model"
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", model=str(missing))
+    m = result.manifest
+    assert m["engine"] == "fallback"
+    assert str(missing) in m["fallback_reason"]
+    assert result.frames.shape == (4, 64, 64, 3)
+    assert probe(result.video_path)["frames"] == 4
+
+
+def test_corrupt_checkpoint_answers_with_fallback(photo, tiny_config, tmp_path):
+    from svlab.models import write_tiny_model
+
+    folder = write_tiny_model(tmp_path / "broken")
+    weights = next(folder.glob("unet/*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", model=str(folder))
+    assert result.manifest["engine"] == "fallback"
+    assert "could not be loaded" in result.manifest["fallback_reason"]
+
+
+def test_auto_without_weights_uses_fallback_and_says_why(photo, tmp_path):
+    result = generate(image=photo, config="standard", out=tmp_path / "x.mp4", height=64,
+                      width=64, num_frames=3)
+    assert result.manifest["engine"] == "fallback"
+    assert "svd" in result.manifest["fallback_reason"]
+    assert result.frames.shape == (3, 64, 64, 3)
+
+
+def test_interpolation_stage(photo, tiny_config, tmp_path):
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4",
+                      interpolation="blend", interpolation_factor=2)
+    assert result.frames.shape[0] == 7
+    assert result.manifest["output"]["fps"] == 12.0
+    assert "interpolation" in result.manifest["stages"]
+    assert probe(result.video_path)["frames"] == 7
+
+
+def test_callback_sees_every_step(photo, tiny_config, tmp_path):
+    events = []
+    generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", callback=events.append)
+    assert [e["step"] for e in events if e["stage"] == "denoising"] == [1, 2, 3, 4]
+
+
+def test_image_is_cropped_not_distorted():
+    wide = Image.new("RGB", (200, 100), (255, 0, 0))
+    wide.paste((0, 0, 255), (0, 0, 50, 100))  # blue left quarter is cropped away
+    out = load_image(wide, 64, 64)
+    assert out.size == (64, 64)
+    assert np.asarray(out)[:, :, 2].max() < 30
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "give an image"),
+        ({"prompt": "   "}, "give an image"),
+        ({"image": "missing.png"}, "image file not found: missing.png"),
+        ({"image": np.zeros((4, 4), np.uint8)}, r"uint8 \(H, W, 3 or 4\)"),
+        ({"image": 3}, "image must be a path"),
+    ],
+)
+def test_invalid_input_is_an_error_and_writes_nothing(kwargs, message, tmp_path):
+    out = tmp_path / "x.mp4"
+    with pytest.raises(InputError, match=message):
+        generate(config="cpu-tiny", out=out, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_image_file(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="cannot read image"):
+        generate(image=bad, config="cpu-tiny", out=tmp_path / "x.mp4")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_output_must_be_mp4(photo, tmp_path):
+    with pytest.raises(InputError, match=r"must be an \.mp4"):
+        generate(image=photo, config="cpu-tiny", out=tmp_path / "x.avi")
