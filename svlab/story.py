@@ -142,7 +142,8 @@ def load_storyboard(path: str | Path) -> Storyboard:
     try:
         data = read_config_file(path)
     except ConfigError as e:
-        raise InputError(str(e).replace("config file", "storyboard file")) from None
+        message = " ".join(str(e).split())  # YAML's messages span lines; the CLI shows one
+        raise InputError(message.replace("config file", "storyboard file")) from None
     return storyboard_from_dict(data, base_dir=path.parent)
 
 
