@@ -100,7 +100,8 @@ def _ken_burns(image: np.ndarray, width: int, height: int, num_frames: int, seco
     # Centre-crop to the frame's aspect ratio, then scale so the closest view is sampled at
     # about one source pixel per output pixel (no blur from upscaling at the end of a zoom).
     src_h, src_w = image.shape[:2]
-    crop_w, crop_h = min(src_w, round(src_h * width / height)), min(src_h, round(src_w * height / width))
+    crop_w = min(src_w, round(src_h * width / height))
+    crop_h = min(src_h, round(src_w * height / width))
     x0, y0 = (src_w - crop_w) // 2, (src_h - crop_h) // 2
     zoom = 1 + min(MAX_ZOOM - 1, ZOOM_PER_SECOND * seconds)
     base_w, base_h = round(width * zoom), round(height * zoom)

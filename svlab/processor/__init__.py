@@ -3,7 +3,10 @@
 Everything runs through the ffmpeg binary that imageio-ffmpeg ships; see docs/processor.md.
 """
 
-from .ffmpeg import ffmpeg_exe, probe
-from .video_io import read_video, to_uint8_frames, write_video
-from .placeholder import find_font, placeholder_image
 from .concat import concat_videos
+from .ffmpeg import ffmpeg_exe, probe
+from .placeholder import find_font, placeholder_image
+from .video_io import read_video, to_uint8_frames, write_video
+
+__all__ = ["concat_videos", "ffmpeg_exe", "find_font", "placeholder_image", "probe",
+           "read_video", "to_uint8_frames", "write_video"]
