@@ -20,6 +20,7 @@ from ..config import PIXEL_FORMATS, ProcessingConfig
 from ..errors import FFmpegError, InputError
 from .ffmpeg import check_output_path, ffmpeg_exe, probe, run_ffmpeg, stderr_tail, temporary_sibling
 
+MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
            "veryslow")
 
@@ -170,6 +171,9 @@ def write_video(
         quality, pixel_format = processing.quality, processing.pixel_format
         lossless = processing.lossless
     path = check_output_path(path)
+    if path.suffix.lower() not in MP4_SUFFIXES:
+        raise InputError(f"{path.name}: write_video writes MP4; accepted suffixes: "
+                         + ", ".join(MP4_SUFFIXES))
     blocks = _frame_blocks(frames)
     first = next(blocks, None)
     if first is None:

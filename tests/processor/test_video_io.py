@@ -191,6 +191,11 @@ def test_bad_settings_are_refused_before_writing(tmp_path, kwargs, words):
     assert leftovers(tmp_path) == []
 
 
+def test_only_mp4_names(tmp_path):
+    with pytest.raises(InputError, match="accepted suffixes: .mp4"):
+        write_video(smooth_frames(), tmp_path / "clip.avi", 6)
+
+
 def test_missing_output_folder(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         write_video(smooth_frames(), tmp_path / "no" / "clip.mp4", 6)
