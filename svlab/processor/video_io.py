@@ -206,9 +206,14 @@ def write_video(
                 )
         os.replace(tmp, path)
     except BaseException:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass  # the pipe broke with the process
         tmp.unlink(missing_ok=True)
         raise
     return path
