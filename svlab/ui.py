@@ -122,11 +122,11 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def show_figure(fig) -> None:
+def show_figure(fig, alt: str = "") -> None:
     """Display a Figure as a PNG image (the same in JupyterLab, papermill and nbconvert)."""
     from IPython.display import Image as IPImage, display
 
-    display(IPImage(data=figure_png(fig), format="png"))
+    display(IPImage(data=figure_png(fig), format="png", alt=alt or None))
 
 
 def show_video(path: str | Path, width: int = VIDEO_WIDTH) -> None:
@@ -151,8 +151,8 @@ def show_result(result, frames: int = 8) -> None:
         line += f" because {html.escape(m['fallback_reason'])}"
     show_video(result.video_path)
     display(HTML(line))
-    show_figure(frame_strip(result.frames, frames))
-    show_figure(stage_chart(m))
+    show_figure(frame_strip(result.frames, frames), alt="frames of the video")
+    show_figure(stage_chart(m), alt="seconds and peak memory per stage")
     display(HTML(manifest_table(m)))
 
 
