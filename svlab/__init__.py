@@ -12,3 +12,4 @@ from .fallback import fallback_frames
 from .story import Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt
 from .service import GenerationResult, generate, generate_clip, unload_models
 from .memory import StageTracker, plan_memory, recommend
+from .ui import GenerationPanel
