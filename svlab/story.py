@@ -291,7 +291,7 @@ class TextToImage:
             dtype = torch.float16 if device == "cuda" else torch.float32
             try:
                 pipe = AutoPipelineForText2Image.from_pretrained(
-                    self.model, torch_dtype=dtype, local_files_only=True)
+                    self.model, dtype=dtype, local_files_only=True)
             except (OSError, ValueError) as e:
                 raise ModelUnavailableError(
                     f"text-to-image model {self.model!r} cannot be loaded: {e}") from None

@@ -255,3 +255,62 @@ def test_generate_prompt_uses_the_storyboard(tmp_path):
     assert [s["text"] for s in result.manifest["scenes"]] == ["雨。", "晴。"]
     assert read_video(result.video_path)[0].shape == (12, 64, 64, 3)
     assert (tmp_path / "g.srt").is_file()
+
+
+# -- text-to-image keyframes -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def text2image_dir(tmp_path_factory):
+    """A tiny random-weight Stable Diffusion saved in the diffusers layout, like diffusers'
+    own pipeline tests build it; the CLIP tokenizer is byte-level with no merges, so any text
+    (Chinese too) tokenizes without vocabulary files from the hub."""
+    import torch
+    from diffusers import (
+        AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel,
+    )
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32)
+    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D"] * 2,
+                        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        pad_token_id=vocab["<|endoftext|>"], vocab_size=len(vocab)))
+    pipe = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder,
+        tokenizer=CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77),
+        scheduler=EulerDiscreteScheduler(), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False)
+    path = tmp_path_factory.mktemp("t2i") / "tiny-sd"
+    pipe.save_pretrained(path)
+    return path
+
+
+@pytest.mark.slow
+def test_text_to_image_keyframes(tmp_path, config, text2image_dir, monkeypatch):
+    from svlab.story import TextToImage
+
+    model = TextToImage(text2image_dir, steps=2, device="cpu")
+    forest, _ = keyframe(Scene("森林"), config, text2image=model)
+    again, made = keyframe(Scene("森林"), config, text2image=model)
+    sea, _ = keyframe(Scene("大海"), config, text2image=model)
+    assert made == {"source": "text-to-image", "model": str(text2image_dir)}
+    assert forest.size == (64, 64)
+    assert np.array_equal(np.asarray(forest), np.asarray(again))  # seeded
+    assert not np.array_equal(np.asarray(forest), np.asarray(sea))  # the text matters
+    # Configured by the environment variable, used by a whole render.
+    monkeypatch.setenv("SVLAB_TEXT2IMAGE", str(text2image_dir))
+    board = Storyboard(title="t", scenes=(Scene("森林"),), subtitles="off")
+    result = render_storyboard(board, config, tmp_path / "t2i.mp4")
+    assert result.manifest["scenes"][0]["keyframe"]["source"] == "text-to-image"

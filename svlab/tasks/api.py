@@ -28,6 +28,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -279,6 +280,12 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
               openapi_extra=_request_body_docs(), summary="Queue a task")
     async def create_task(request: Request):
         fields, image = await parse(request)
+        # Validation (Pillow, storyboard files) and the durable insert block: off the loop.
+        task = await run_in_threadpool(accept, fields, image)
+        return JSONResponse(task, status_code=202,
+                            headers={"Location": f"/api/tasks/{task['id']}"})
+
+    def accept(fields: dict[str, Any], image: bytes | None) -> dict[str, Any]:
         suffix = check(fields, image)
         if image is not None:
             name = f"{uuid.uuid4().hex}{suffix}"
@@ -286,8 +293,7 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
             fields["image"] = f"uploads/{name}"
         task = store.create(fields)
         worker.wake()
-        return JSONResponse(view(task), status_code=202,
-                            headers={"Location": f"/api/tasks/{task['id']}"})
+        return view(task)
 
     # Same handler without the slash: a redirect would make clients re-send the body.
     app.add_api_route("/api/tasks", create_task, methods=["POST"], status_code=202,
