@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
@@ -31,14 +32,10 @@ def environment() -> dict[str, Any]:
             versions[name] = None
     env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                            "packages": versions}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            env["cuda"] = torch.version.cuda
-            env["gpu"] = torch.cuda.get_device_name()
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # only when a model ran: importing it costs seconds
+    if torch is not None and torch.cuda.is_available():
+        env["cuda"] = torch.version.cuda
+        env["gpu"] = torch.cuda.get_device_name()
     return env
 
 
@@ -56,6 +53,7 @@ def write_manifest(video: str | Path, data: dict[str, Any]) -> Path:
     path = manifest_path(video)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json.tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a manifest is for everyone
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=2, default=str)
             f.write("\n")

@@ -40,7 +40,6 @@ def run_with_recovery(
     latents = None
     tried: set[str] = set()
     while True:
-        stage = "denoising" if latents is None else "decoding"
         try:
             if latents is None:
                 latents = denoise(loader.pipeline, image, config, tracker=tracker,
@@ -48,6 +47,7 @@ def run_with_recovery(
             with tracker.stage("decoding"), torch.no_grad():
                 video = loader.decode(latents, decode_chunk_size=chunk)[0]
         except torch.OutOfMemoryError:
+            stage = "denoising" if latents is None else "decoding"
             _free_cached_memory()
             action = _next_remedy(stage, chunk, loader, tried)
             recovery.append({"stage": stage, "error": "out of memory", "action": action})
