@@ -157,6 +157,17 @@ def _declared_type(spec: Mapping[str, Any]) -> type | None:
     return type(default) if isinstance(default, (bool, int, float)) else None
 
 
+def check_kernel() -> None:
+    """The `python3` kernel must be installed (ipykernel provides it in the running env)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise SvlabError(f"no Jupyter kernel named {KERNEL!r}; register the venv's with "
+                         f"`python -m ipykernel install --sys-prefix --name {KERNEL}`") from None
+
+
 def run_reports(
     notebooks: Iterable[str | Path],
     out: str | Path = "reports",
@@ -174,6 +185,7 @@ def run_reports(
     """
     paths = check_notebooks(notebooks)
     plan = plan_parameters(paths, dict(parameters or {}))
+    check_kernel()
     out = Path(out)
     runs = []
     for nb in paths:
@@ -200,27 +212,27 @@ def run_notebook(
     """Execute one notebook into `run_dir` and render it; errors in its cells become the
     run's status, not exceptions."""
     import papermill
-    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    executed = run_dir / notebook.name
+    executed = (run_dir / notebook.name).resolve()  # papermill chdirs into cwd
     run = Run(name=notebook.stem, notebook=str(notebook), parameters=parameters,
               started=now_utc(), executed=executed.name, html=executed.with_suffix(".html").name)
     start = time.perf_counter()
     try:
+        # Saving after each cell also keeps what ran when the kernel dies mid-way.
         papermill.execute_notebook(
-            str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
-            cwd=str(cwd or Path.cwd()), progress_bar=False, request_save_on_cell_execute=False,
+            str(notebook.resolve()), str(executed), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(cwd or Path.cwd()), progress_bar=False, request_save_on_cell_execute=True,
         )
         run.status = "ok"
     except PapermillExecutionError as e:
         run.status, run.error = "failed", f"{e.ename}: {e.evalue}"
-    except NoSuchKernel:
-        raise SvlabError(f"no Jupyter kernel named {KERNEL!r}; register the venv's with "
-                         f"`python -m ipykernel install --sys-prefix --name {KERNEL}`") from None
+    except (DeadKernelError, CellTimeoutError) as e:
+        run.status, run.error = "failed", f"{type(e).__name__}: {e}"
     run.seconds = round(time.perf_counter() - start, 2)
-    render_html(executed, run_dir / run.html)
+    render_html(executed, executed.with_suffix(".html"))
     return run
 
 

@@ -88,6 +88,17 @@ def test_failed_run_still_reports_the_failing_cell(showcase):
                    for c in executed.cells for o in c.get("outputs", []))
 
 
+def test_dead_kernel_is_a_failed_run_with_what_ran_before(tmp_path):
+    nb = make_notebook(tmp_path / "dies.ipynb", "x = 1", "print('before')",
+                       "import os\nos._exit(3)", "print('after')")
+    (run,) = run_reports([nb], tmp_path / "out")
+    assert run.status == "failed" and run.error.startswith("DeadKernelError")
+    executed = nbformat.read(str(tmp_path / "out" / run.executed), as_version=4)
+    printed = [o.text for c in executed.cells for o in c.get("outputs", []) if "text" in o]
+    assert printed == ["before\n"]
+    assert (tmp_path / "out" / run.html).is_file()
+
+
 def test_index_lists_runs_with_parameters_duration_and_status(showcase):
     out, runs = showcase
     entries = {e["name"]: e for e in json.loads((out / "index.json").read_text())["runs"]}
