@@ -250,7 +250,7 @@ class GenerationPanel:
         error (which the panel then shows)."""
         from .service import generate
 
-        self.button.disabled = True
+        self.button.disabled, self.result = True, None
         self.status.value, self.manifest.value, self.video.value = "", "", b""
         self.progress.value, self.progress.description = 0, "starting"
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
@@ -274,9 +274,9 @@ class GenerationPanel:
         self.video.value = Path(self.result.video_path).read_bytes()
         self.manifest.value = manifest_table(self.result.manifest)
         m, out = self.result.manifest, self.result.manifest["output"]
-        self.status.value = html.escape(
-            f"{self.result.video_path}: {out['frames']} frames at {out['fps']:g} fps, "
-            f"engine {m['engine']}" + (f" ({m['fallback_reason']})" if m["fallback_reason"] else ""))
+        why = f" ({m['fallback_reason']})" if m["fallback_reason"] else ""
+        self.status.value = html.escape(f"{self.result.video_path}: {out['frames']} frames at "
+                                        f"{out['fps']:g} fps, engine {m['engine']}{why}")
         return self.result
 
     def _on_event(self, event: Mapping[str, Any]) -> None:

@@ -106,6 +106,7 @@ def test_error_replaces_the_previous_result(panel):
     panel.button.click()
     assert "error:" in panel.status.value
     assert bytes(panel.video.value) == b"" and panel.manifest.value == ""
+    assert panel.result is None
 
 
 def test_profile_choice_sets_model_and_sliders(panel):
