@@ -227,3 +227,17 @@ def test_unknown_id_delete_and_bad_queries(idle):
     r = idle.get("/api/tasks?status=done")
     assert r.status_code == 422 and "accepted: queued, running" in r.json()["detail"]
     assert idle.get("/api/tasks?limit=0").status_code == 422
+
+
+@pytest.mark.slow
+def test_lifespan_loads_and_unloads_the_model(tmp_path):
+    """The seed's lifecycle: the model is loaded at start and unloaded at shutdown."""
+    from svlab.config import load_config
+    from svlab.service import _cache
+
+    app = create_app(tmp_path / "data", load_config("cpu-tiny"))
+    with TestClient(app) as client:
+        loader = app.state.loader
+        assert loader is not None and loader.pipeline is not None
+        assert client.get("/api/health").json()["model"] == "tiny"
+    assert loader.pipeline is None and "loader" not in _cache
