@@ -13,3 +13,4 @@ from .story import Storyboard, load_storyboard, render_storyboard, storyboard_fr
 from .service import GenerationResult, generate, generate_clip, unload_models
 from .memory import StageTracker, plan_memory, recommend
 from .ui import GenerationPanel
+from .processor.interpolate import interpolate

@@ -10,3 +10,4 @@ from .video_io import read_video, to_uint8_frames, write_video
 
 __all__ = ["concat_videos", "ffmpeg_exe", "find_font", "placeholder_image", "probe",
            "read_video", "to_uint8_frames", "write_video"]
+from .interpolate import iter_interpolate, resample_fps  # not `interpolate`: the module keeps its name
