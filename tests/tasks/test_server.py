@@ -3,7 +3,6 @@ the middle of a task, start it again, and the task still completes. Nothing is l
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3
