@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InputError, SvlabError, did_you_mean
 from .manifest import now_utc
@@ -174,10 +174,10 @@ def run_reports(
     parameters: Mapping[str, Any] | None = None,
     *,
     cwd: str | Path | None = None,
-    log=None,
+    log: Callable[[str], None] | None = None,
 ) -> list[Run]:
-    """Run each notebook through papermill into `out/<name>/` and render its HTML; then
-    rewrite `out/index.html`. Returns the runs in order; a failed run does not stop the rest.
+    """Run each notebook through papermill into `out/<name>/`, render its HTML and add it to
+    `out/index.html`. Returns the runs in order; a failed run does not stop the rest.
 
     `cwd` is the kernel's working directory (default: the current one, as papermill's CLI
     does), so relative paths given as parameters mean what they mean on the command line.
@@ -202,7 +202,7 @@ def run_reports(
             log(f"{nb}: {run.status} in {run.seconds:.1f} s"
                 + (f" ({run.error})" if run.error else ""))
         runs.append(run)
-    write_index(out, runs)
+        write_index(out, [run])  # after each run: a long batch shows its progress
     return runs
 
 
