@@ -42,6 +42,7 @@ SCENE_SETTINGS = ("seed", "num_inference_steps", "num_frames", "motion_bucket_id
                   "noise_aug_strength", "min_guidance_scale", "max_guidance_scale",
                   "decode_chunk_size", "interpolation")
 MAX_SCENE_SECONDS = 600.0
+MAX_SCENES = 100
 TEXT2IMAGE_ENV = "SVLAB_TEXT2IMAGE"  # a local diffusers text-to-image folder, e.g. SD-Turbo
 # Placeholder card colours, one per scene in turn, so scene changes are visible.
 CARD_COLORS = ((40, 44, 52), (28, 58, 48), (62, 40, 60), (30, 48, 74), (70, 52, 30))
@@ -129,6 +130,9 @@ def storyboard_from_prompt(prompt: str, config: VideoConfig | None = None) -> St
     no settings of its own, so the caller's config applies unchanged.
     """
     scenes = tuple(Scene(text=text) for text in split_prompt(prompt))
+    if len(scenes) > MAX_SCENES:
+        raise InputError(f"the prompt makes {len(scenes)} scenes; accepted: at most "
+                         f"{MAX_SCENES} (sentences and clauses)")
     return Storyboard(title=prompt.strip(), scenes=scenes)
 
 
@@ -205,6 +209,8 @@ def storyboard_from_dict(data: Mapping[str, Any], *, base_dir: str | Path = ".",
     raw_scenes = data.get("scenes")
     if not isinstance(raw_scenes, list) or not raw_scenes:
         raise InputError("storyboard: 'scenes' must be a non-empty list")
+    if len(raw_scenes) > MAX_SCENES:
+        raise InputError(f"storyboard: {len(raw_scenes)} scenes; accepted: at most {MAX_SCENES}")
     settings = dict(data.get("settings") or {})
     if not isinstance(data.get("settings") or {}, Mapping):
         raise InputError("storyboard: settings must be a mapping of setting names to values")

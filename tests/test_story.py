@@ -115,6 +115,7 @@ def test_json_storyboard(tmp_path):
      "scene 1: image 'missing.png' does not exist"),
     ({"scenes": ["a"], "music": "song.mp3"}, InputError, "music 'song.mp3' does not exist"),
     ([1, 2], InputError, "must be a mapping"),
+    ({"scenes": ["a"] * 101}, InputError, "101 scenes; accepted: at most 100"),
 ])
 def test_invalid_storyboards(tmp_path, data, error, match):
     with pytest.raises(error, match=match):

@@ -267,11 +267,13 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
             if model not in allowed_models:
                 raise unprocessable(f"model {model!r} cannot be chosen per task; accepted: "
                                     + ", ".join(sorted(allowed_models)))
-            if fields["storyboard"] is not None:
-                from ..story import storyboard_from_dict
+            from ..story import storyboard_from_dict, storyboard_from_prompt
 
+            if fields["storyboard"] is not None:
                 storyboard_from_dict(fields["storyboard"], base_dir=inputs_dir(data),
                                      root=inputs_dir(data))
+            elif image is None:
+                storyboard_from_prompt(fields["prompt"])
         except SvlabError as e:
             raise unprocessable(str(e)) from None
         return _image_suffix(image) if image is not None else None

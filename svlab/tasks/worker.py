@@ -204,7 +204,10 @@ def _plain(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fraction(event: dict[str, Any]) -> float | None:
-    """Share of the run done: scenes finished plus the share of the current scene's steps."""
+    """Share of the run done: scenes finished plus the share of the current scene's steps.
+    Keyframes (made for all scenes first, quick next to the clips) count as none."""
+    if event.get("stage") == "keyframe":
+        return 0.0
     steps, step = event.get("steps"), event.get("step")
     inner = step / steps if steps and step is not None else 0.0
     scenes, scene = event.get("scenes"), event.get("scene")

@@ -156,6 +156,7 @@ BAD_JSON = [
      "model '/etc' cannot be chosen per task"),
     (b'{"prompt": "x", "profile": "huge"}', 422, "unknown profile 'huge'"),
     (b'{"storyboard": {"scenes": []}}', 422, "'scenes' must be a non-empty list"),
+    (json.dumps({"prompt": "一。" * 101}).encode(), 422, "makes 101 scenes; accepted: at most"),
     (b'{"storyboard": {"scenes": [{"text": "a", "image": "../../tasks.db"}]}}', 422,
      "outside the folder"),
     (b'{"storyboard": {"scenes": [{"text": "a", "image": "/etc/passwd"}]}}', 422,
