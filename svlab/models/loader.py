@@ -167,11 +167,14 @@ class VideoModelLoader:
         Decoding apart from denoising lets a caller time it on its own and retry it (smaller
         chunks, fp32 VAE) without denoising again.
         """
+        import torch
+
         pipe = self._require_loaded()
         num_frames = latents.shape[1]
-        latents = latents.to(dtype=pipe.vae.dtype)
-        frames = pipe.decode_latents(latents, num_frames, decode_chunk_size or num_frames)
-        frames = pipe.video_processor.postprocess_video(video=frames, output_type="np")
+        with torch.no_grad():
+            latents = latents.to(dtype=pipe.vae.dtype)
+            frames = pipe.decode_latents(latents, num_frames, decode_chunk_size or num_frames)
+            frames = pipe.video_processor.postprocess_video(video=frames, output_type="np")
         pipe.maybe_free_model_hooks()  # with model offload, send the VAE back to the CPU
         return frames
 
