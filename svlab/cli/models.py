@@ -1,0 +1,70 @@
+"""`svlab models` (the registry, and whether each model's weights are here) and
+`svlab tiny-model DIR` (write the tiny random-weight checkpoint)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json_flag, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list known models and whether their weights are here",
+                       description="List the model registry and, for each model, where its "
+                                   "weights were found (SVLAB_MODELS_DIR, the Hugging Face "
+                                   "cache) or why not. Never downloads.")
+    add_json_flag(p)
+    p.set_defaults(func=run_models)
+
+    p = sub.add_parser("tiny-model", help="write the tiny random-weight checkpoint to DIR",
+                       description="Write the deterministic tiny Stable Video Diffusion "
+                                   "checkpoint in the diffusers folder layout (save_pretrained). "
+                                   "Nothing is downloaded.")
+    p.add_argument("dir", metavar="DIR", help="a new or empty folder")
+    add_json_flag(p)
+    p.set_defaults(func=run_tiny_model)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from ..config import VideoConfig
+    from ..errors import ModelUnavailableError
+    from ..models import choose_model, list_specs, models_dir, resolve_model
+    from ..models.resolve import hf_cache_dir
+
+    rows = []
+    for spec in list_specs():
+        row = spec.to_dict() | {"available": False, "path": None, "found_in": None,
+                                "revision": None, "reason": None}
+        local = models_dir() / spec.id
+        if spec.hub_id is None and not (local / "model_index.json").is_file():
+            row.update(available=True, reason=f"built into {local} on first use")
+        else:
+            try:
+                resolved = resolve_model(spec.id, download=False)
+                row.update(available=True, path=str(resolved.path), found_in=resolved.found_in,
+                           revision=resolved.revision)
+            except ModelUnavailableError as e:
+                row["reason"] = str(e)
+        rows.append(row)
+    auto, reason = choose_model(VideoConfig())
+    if args.json:
+        print_json({"models": rows, "models_dir": str(models_dir()),
+                    "hf_cache": str(hf_cache_dir()), "auto": {"model": auto, "reason": reason}})
+        return 0
+    for row in rows:
+        where = row["path"] or ("built on first use" if row["available"] else "not found")
+        print(f"{row['id']:<11} {row['num_frames']:>2} frames {row['height']}x{row['width']}  "
+              f"{'yes' if row['available'] else 'no ':<3}  {where}")
+    print(f"model=auto -> {auto} ({reason})")
+    return 0
+
+
+def run_tiny_model(args: argparse.Namespace) -> int:
+    from ..models import write_tiny_model
+
+    path = write_tiny_model(args.dir)
+    if args.json:
+        print_json({"path": str(path), "model": "tiny"})
+    else:
+        print(path)
+    return 0
