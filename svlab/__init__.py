@@ -14,3 +14,4 @@ from .service import GenerationResult, generate, generate_clip, unload_models
 from .memory import StageTracker, plan_memory, recommend
 from .ui import GenerationPanel
 from .processor.interpolate import interpolate
+from .models import VideoModelLoader, get_spec, write_tiny_model
