@@ -1,0 +1,277 @@
+"""Full-size SVD-XT on a CUDA machine: seconds and peak VRAM per loading option.
+
+Claims measured: what a 25-frame 1024x576 clip costs with svlab's loader under the `standard`
+and `low-vram` profile settings (the clip size held at 25x576x1024 for both, so only the
+memory settings differ: model offload, decode chunk 2, forward chunking), PyTorch SDPA against
+xFormers when xFormers is installed, and with `torch.compile` of the UNet.
+
+No download: the SVD-XT architecture is built from the registry with random fp16 weights and
+written once as an ordinary diffusers folder, which `VideoModelLoader` then loads like any
+checkpoint. Speed and memory do not depend on the weights' values (the frames do, and are
+not looked at beyond counting NaNs).
+
+Each run: load (timed), a short warm-up (kernel selection, and compilation with
+`torch.compile`), then `--repeats` timed generations. Denoising (the pipeline call to latents,
+image encoding included) and decoding (`VideoModelLoader.decode`) are separate stages, each
+with its own peak `torch.cuda.max_memory_allocated` (reset when the stage starts). Step times
+come from the step callback, synchronised. After `unload()`, the memory still allocated is
+recorded: it shows whether unloading really freed the weights.
+
+Run on the GPU machine:  benchmarks/gpu_check.sh      (under 8 minutes on an H200)
+Check the script on a CPU: benchmarks/gpu_check.sh --dry-run   (tiny model, seconds)
+Writes benchmarks/results/gpu_check.json (and $OUT/gpu_check.json when OUT is set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare checkout too
+
+from svlab.config import load_config  # noqa: E402
+from svlab.memory import StageTracker  # noqa: E402
+from svlab.models import (  # noqa: E402
+    VideoModelLoader, build_pipeline, get_spec, write_tiny_model, xformers_available,
+)
+
+RESULT = Path(__file__).with_name("results") / "gpu_check.json"
+WORK = Path(__file__).with_name("work")
+CLIP = dict(height=576, width=1024, num_frames=25)
+DRY_CLIP = dict(height=64, width=64, num_frames=4)
+# name -> (profile, overrides): the loading options each run measures.
+RUNS = {
+    "standard-sdpa": ("standard", dict(attention="sdpa")),
+    "low-vram-sdpa": ("low-vram", dict(attention="sdpa")),
+    "standard-xformers": ("standard", dict(attention="xformers")),
+    "standard-sdpa-compile": ("standard", dict(attention="sdpa", compile=True)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the script on the CPU with the tiny model")
+    parser.add_argument("--steps", type=int, help="denoising steps (default 25; dry run 2)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed generations per run")
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS),
+                        help="which runs (default: all; a dry run skips compile)")
+    parser.add_argument("--budget-s", type=float, default=330.0,
+                        help="start no new run after this many seconds")
+    parser.add_argument("--out", type=Path, help="result JSON path")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+
+    if args.dry_run:
+        device, clip, steps = "cpu", DRY_CLIP, args.steps or 2
+        runs = args.runs or [r for r in RUNS if "compile" not in r]
+        out = args.out or WORK / "gpu_check_dry_run.json"
+    else:
+        if not torch.cuda.is_available():
+            print("gpu_check: no CUDA device here, nothing measured "
+                  "(use --dry-run to check the script on a CPU)")
+            return 0
+        device, clip, steps = "cuda", CLIP, args.steps or 25
+        runs = args.runs or list(RUNS)
+        out = args.out or RESULT
+
+    WORK.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    folder = write_tiny_model(WORK / "tiny") if args.dry_run else write_random_svd_xt(
+        WORK / "svd-xt-random-fp16")
+    prepare_seconds = time.perf_counter() - start
+    print(f"model folder {folder} ready in {prepare_seconds:.1f}s", flush=True)
+
+    image = test_image(clip["width"], clip["height"])
+    results: dict[str, dict] = {}
+    for name in runs:
+        if time.perf_counter() - started > args.budget_s:
+            results[name] = {"skipped": f"time budget of {args.budget_s:.0f}s spent"}
+            continue
+        profile, overrides = RUNS[name]
+        if overrides.get("attention") == "xformers" and not (device == "cuda"
+                                                              and xformers_available()):
+            results[name] = {"skipped": "xformers is not installed (or not usable) here"}
+            continue
+        config = load_config(profile, overrides=dict(
+            overrides, **clip, model=str(folder), num_inference_steps=steps, device=device,
+            **({"dtype": "fp32"} if args.dry_run else {})))
+        print(f"{name}: {profile} settings, {config_summary(config)}", flush=True)
+        try:
+            results[name] = measure(config, image, repeats=args.repeats, device=device)
+        except torch.OutOfMemoryError as e:
+            results[name] = {"error": f"out of memory: {str(e).splitlines()[0]}"}
+        print(f"  {json.dumps(summary(results[name]))}", flush=True)
+
+    report = {
+        "claim": "seconds and peak VRAM of a 25-frame 1024x576 SVD-XT clip (random fp16 "
+                 "weights) per loading option",
+        "dry_run": args.dry_run,
+        "clip": clip, "steps": steps, "repeats": args.repeats,
+        "prepare_seconds": round(prepare_seconds, 1),
+        "environment": environment(device),
+        "runs": results,
+        "comparisons": comparisons(results),
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    write(report, out)
+    return 0
+
+
+def write_random_svd_xt(folder: Path) -> Path:
+    """SVD-XT's full architecture with random fp16 weights, saved as a diffusers folder."""
+    if (folder / "model_index.json").is_file():
+        return folder
+    pipe = build_pipeline(get_spec("svd-xt"), dtype=torch.float16, device="cuda")
+    pipe.save_pretrained(folder, safe_serialization=True)
+    del pipe
+    torch.cuda.empty_cache()
+    return folder
+
+
+def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
+    loader = VideoModelLoader(config)
+    start = time.perf_counter()
+    loader.load()
+    load_seconds = time.perf_counter() - start
+    warm = generate(loader, image, config, steps=2, device=device)  # kernels, compilation
+    timed = [generate(loader, image, config, steps=config.num_inference_steps, device=device)
+             for _ in range(repeats)]
+    info = dict(loader.info)
+    loader.unload()
+    after_unload = torch.cuda.memory_allocated() if device == "cuda" else None
+
+    def median(key):
+        return round(statistics.median(t[key] for t in timed), 3)
+
+    peaks = {stage: max(t["stages"][stage]["peak_bytes"] or 0 for t in timed)
+             for stage in ("denoising", "decoding")}
+    return {
+        "settings": {k: getattr(config, k) for k in (
+            "num_inference_steps", "decode_chunk_size", "offload", "forward_chunking",
+            "attention", "compile", "dtype", "use_fp16")},
+        "load_seconds": round(load_seconds, 2),
+        "warmup_seconds": round(warm["seconds"], 2),
+        "seconds": median("seconds"),
+        "denoising_seconds": median("denoising_seconds"),
+        "step_seconds": median("step_seconds"),
+        "decoding_seconds": median("decoding_seconds"),
+        "peak_bytes": max(peaks.values()) if device == "cuda" else None,
+        "peak_gib": round(max(peaks.values()) / 2**30, 2) if device == "cuda" else None,
+        "stage_peak_bytes": peaks if device == "cuda" else None,
+        "nan_frames": sum(t["nan_frames"] for t in timed),
+        "repeats": [round(t["seconds"], 3) for t in timed],
+        "loader_info": info,
+        "allocated_after_unload_bytes": after_unload,
+    }
+
+
+def generate(loader, image, config, *, steps: int, device: str) -> dict:
+    """One clip in two stages, as svlab's service runs it: latents, then decoding."""
+    pipe = loader.pipeline
+    tracker = StageTracker(device)
+    stamps: list[float] = []
+
+    def on_step_end(pipeline, i, t, kwargs):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+        return {}
+
+    start = time.perf_counter()
+    with tracker.stage("denoising"), torch.no_grad():
+        latents = pipe(image, height=config.height, width=config.width,
+                       num_frames=config.num_frames, num_inference_steps=steps,
+                       fps=config.fps, motion_bucket_id=config.motion_bucket_id,
+                       noise_aug_strength=config.noise_aug_strength,
+                       min_guidance_scale=config.min_guidance_scale,
+                       max_guidance_scale=config.max_guidance_scale,
+                       generator=torch.Generator("cpu").manual_seed(config.seed),
+                       output_type="latent", callback_on_step_end=on_step_end).frames
+    with tracker.stage("decoding"):
+        frames = loader.decode(latents, decode_chunk_size=config.decode_chunk_size)
+    seconds = time.perf_counter() - start
+    table = tracker.table()
+    steps_taken = np.diff(stamps) if len(stamps) > 1 else np.array([float("nan")])
+    return {
+        "seconds": seconds,
+        "denoising_seconds": table["denoising"]["seconds"],
+        "decoding_seconds": table["decoding"]["seconds"],
+        "step_seconds": float(np.median(steps_taken)),
+        "stages": table,
+        "nan_frames": int(np.isnan(frames).any(axis=(2, 3, 4)).sum()),
+    }
+
+
+def comparisons(results: dict[str, dict]) -> dict:
+    """Ratios against the standard SDPA run, for the runs that finished."""
+    base = results.get("standard-sdpa", {})
+    out = {}
+    for name, run in results.items():
+        if name == "standard-sdpa" or "seconds" not in run or "seconds" not in base:
+            continue
+        out[name] = {"seconds_ratio": round(run["seconds"] / base["seconds"], 3),
+                     "step_seconds_ratio": round(run["step_seconds"] / base["step_seconds"], 3)}
+        if run.get("peak_bytes") and base.get("peak_bytes"):
+            out[name]["peak_ratio"] = round(run["peak_bytes"] / base["peak_bytes"], 3)
+    return out
+
+
+def environment(device: str) -> dict:
+    import diffusers
+    import transformers
+
+    env = {"python": platform.python_version(), "torch": torch.__version__,
+           "diffusers": diffusers.__version__, "transformers": transformers.__version__,
+           "device": device}
+    if device == "cuda":
+        env.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
+                   gpu_memory_gib=round(torch.cuda.get_device_properties(0).total_memory / 2**30,
+                                        1))
+    if xformers_available():
+        import xformers
+
+        env["xformers"] = xformers.__version__
+    return env
+
+
+def config_summary(config) -> str:
+    return (f"{config.num_frames}x{config.height}x{config.width}, {config.num_inference_steps} "
+            f"steps, offload={config.offload}, decode_chunk={config.decode_chunk_size}, "
+            f"forward_chunking={config.forward_chunking}, attention={config.attention}, "
+            f"compile={config.compile}")
+
+
+def summary(run: dict) -> dict:
+    keys = ("skipped", "error", "seconds", "step_seconds", "decoding_seconds", "peak_gib",
+            "load_seconds", "warmup_seconds", "nan_frames", "allocated_after_unload_bytes")
+    return {k: run[k] for k in keys if k in run}
+
+
+def test_image(width: int, height: int) -> Image.Image:
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, (x + y) % 256], axis=-1)
+    return Image.fromarray(rgb.astype(np.uint8))
+
+
+def write(report: dict, path: Path) -> None:
+    text = json.dumps(report, indent=2, default=str) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path}")
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "gpu_check.json").write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Full-size SVD-XT speed and VRAM check on a CUDA machine: one command, under 8 minutes on an
+# H200. See benchmarks/gpu_check.py for what is measured.
+#
+#   benchmarks/gpu_check.sh prepare     here, with PyPI reachable: fetch the wheels the GPU
+#                                       machine lacks (diffusers) into .whl/ (git-ignored)
+#   benchmarks/gpu_check.sh [ARGS]      on the GPU machine (carry .whl): install those wheels
+#                                       if diffusers is missing, then run the check
+#   benchmarks/gpu_check.sh --dry-run   anywhere: the same script on the CPU, tiny model
+#
+# Results: benchmarks/results/gpu_check.json, and $OUT/gpu_check.json when OUT is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -x .venv/bin/python ]; then PY=${PYTHON:-.venv/bin/python}; else PY=${PYTHON:-python3}; fi
+
+if [ "${1:-}" = "prepare" ]; then
+    version=$($PY -c 'import diffusers; print(diffusers.__version__)')
+    $PY -m pip download -q --no-deps --only-binary=:all: --dest .whl "diffusers==$version"
+    ls -l .whl
+    exit 0
+fi
+
+if ! $PY -c 'import diffusers' 2>/dev/null; then
+    if ! ls .whl/*.whl >/dev/null 2>&1; then
+        echo "gpu_check: diffusers is not installed and .whl/ holds no wheels;" \
+             "run 'benchmarks/gpu_check.sh prepare' where PyPI is reachable and carry .whl" >&2
+        exit 1
+    fi
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/svlab-site .whl/*.whl
+    export PYTHONPATH=/tmp/svlab-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONUNBUFFERED=1
+exec $PY benchmarks/gpu_check.py "$@"
