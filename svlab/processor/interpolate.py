@@ -459,7 +459,7 @@ def peak_memory(
     interpolating a `size` clip of `num_frames` at `factor`, next to the bytes of the uint8
     output itself, the least any method must hold."""
     if frames is None:
-        frames = _real_frames(num_frames, size)
+        frames = footage_frames(num_frames, size)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -472,7 +472,7 @@ def peak_memory(
             "input_bytes": int(frames.nbytes)}
 
 
-def _real_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
+def footage_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
     """`num_frames` of the largest installed clip, resized to `size` (width, height)."""
     import cv2
 
