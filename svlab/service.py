@@ -71,7 +71,7 @@ def generate(
         return render_storyboard(board, config, out, loader=loader, callback=callback)
 
     keyframe = load_image(image, config.width, config.height)
-    tracker = StageTracker(_device_of(config))
+    tracker = StageTracker(device_of(config))
     clip = generate_clip(keyframe, config, prompt=prompt, loader=loader, callback=callback,
                          tracker=tracker)
     inputs = {"image": _describe_image(image), "prompt": prompt}
@@ -89,7 +89,7 @@ def generate_clip(
 ) -> Clip:
     """One clip from a conditioning image: the model through the recovery ladder, or the
     fallback engine when no model can run. `image` must already have the config's size."""
-    tracker = tracker or StageTracker(_device_of(config))
+    tracker = tracker or StageTracker(device_of(config))
     record: dict[str, Any] = {"engine": "model", "model_info": None, "recovery": [],
                               "fallback_reason": None}
     model, reason = _choose_model(config)
@@ -277,7 +277,7 @@ def _choose_model(config: VideoConfig) -> tuple[str | None, str | None]:
     return config.model, None
 
 
-def _device_of(config: VideoConfig) -> str:
+def device_of(config: VideoConfig) -> str:
     if config.device != "auto":
         return config.device
     import torch

@@ -387,7 +387,7 @@ def render_storyboard(
     from .processor.compose import Caption, add_music, burn_subtitles, write_subtitles
     from .processor.concat import concat_videos
     from .service import (
-        GenerationResult, _device_of, build_manifest, generate_clip, interpolate_frames,
+        GenerationResult, device_of, build_manifest, generate_clip, interpolate_frames,
         output_path,
     )
 
@@ -400,7 +400,7 @@ def render_storyboard(
             raise ConfigError(f"scene {i}: {e}") from None
     out = output_path(out)
     text2image = text2image if text2image is not None else TextToImage.from_env()
-    tracker = StageTracker(_device_of(config))
+    tracker = StageTracker(device_of(config))
     notify = callback or (lambda event: None)
     work = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", suffix=".parts", dir=out.parent))
     sidecars: dict[str, Path] = {}
