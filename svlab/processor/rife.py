@@ -15,6 +15,7 @@ dyadic time within `max_depth` halvings, as RIFE's own `inference_img.py --ratio
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from pathlib import Path
@@ -60,6 +61,20 @@ def _import_ifnet(code_dir: Path):
         sys.modules.update(saved)
 
 
+@functools.lru_cache(maxsize=2)
+def _network(code_dir: str, weights: str, device: str):
+    """RIFE's network with `weights` on `device`, loaded once per process."""
+    import torch
+
+    net = _import_ifnet(Path(code_dir))()
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+    except Exception as e:  # a corrupt or foreign checkpoint
+        raise ModelUnavailableError(f"cannot load RIFE weights {weights!r}: {e}") from e
+    return net.to(device).eval()
+
+
 class RifeInterpolator:
     """RIFE HDv3 on one pair of frames at a time (CUDA when available, else CPU).
 
@@ -82,13 +97,7 @@ class RifeInterpolator:
 
         self.torch = torch
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.net = _import_ifnet(code_dir)()
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            self.net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
-        except Exception as e:  # a corrupt or foreign checkpoint
-            raise ModelUnavailableError(f"cannot load RIFE weights {str(weights)!r}: {e}") from e
-        self.net.to(self.device).eval()
+        self.net = _network(str(code_dir), str(weights.resolve()), str(self.device))
         self.scale = scale
         self.max_depth = max_depth
 
