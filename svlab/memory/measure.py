@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import ctypes.util
 import time
 from pathlib import Path
@@ -125,6 +126,76 @@ class StageTracker:
             return None
         high_water = _status_bytes("VmHWM")
         return None if high_water is None else max(0, high_water - self._baseline)
+
+
+def measure_stages(
+    model: str = "tiny",
+    *,
+    height: int | None = None,
+    width: int | None = None,
+    num_frames: int | None = None,
+    dtype: str = "fp32",
+    offload: str = "none",
+    decode_chunk_size: int | None = None,
+    forward_chunking: bool = False,
+    max_guidance_scale: float = 3.0,
+    num_inference_steps: int = 2,
+    device: str = "cpu",
+    seed: int = 0,
+) -> dict[str, dict]:
+    """Measure a generation with a registry model of random weights, stage by stage: the
+    figures `plan_memory` predicts, taken on the device at hand.
+
+    The stages are split as svlab's service splits them: "load" builds the pipeline on the
+    device, "image_encoding" runs until the UNet's first call, "denoising" the rest of the
+    pipeline call (to latents), and "decoding" is `decode_latents` plus the conversion to
+    float frames in [0, 1] (numpy on the host).
+    """
+    import torch
+    from PIL import Image
+
+    from ..models import build_pipeline, get_spec
+    from .predict import DTYPES, normalise_settings
+
+    s = normalise_settings(model, height=height, width=width, num_frames=num_frames,
+                           dtype=dtype, offload=offload, decode_chunk_size=decode_chunk_size,
+                           forward_chunking=forward_chunking,
+                           max_guidance_scale=max_guidance_scale, device=device)
+    torch_dtype = getattr(torch, DTYPES[s["dtype"]])
+    gc.collect()  # a previous run's modules sit in reference cycles until collected
+    tracker = StageTracker(device)
+    with tracker.stage("load"):
+        placed = "cpu" if s["offload"] != "none" else device
+        pipe = build_pipeline(get_spec(s["model"]), dtype=torch_dtype, device=placed, seed=seed)
+        pipe.set_progress_bar_config(disable=True)
+        if s["offload"] == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        elif s["offload"] == "sequential":
+            pipe.enable_sequential_cpu_offload(device=device)
+    if s["forward_chunking"]:
+        pipe.unet.enable_forward_chunking()
+    image = Image.new("RGB", (s["width"], s["height"]), (120, 90, 60))
+    with torch.no_grad(), contextlib.ExitStack() as stages:
+        stages.enter_context(tracker.stage("image_encoding"))
+
+        def first_unet_call(module, args):
+            handle.remove()
+            stages.close()
+            stages.enter_context(tracker.stage("denoising"))
+
+        handle = pipe.unet.register_forward_pre_hook(first_unet_call)
+        latents = pipe(image, height=s["height"], width=s["width"], num_frames=s["num_frames"],
+                       num_inference_steps=num_inference_steps,
+                       max_guidance_scale=s["max_guidance_scale"],
+                       min_guidance_scale=min(1.0, s["max_guidance_scale"]),
+                       generator=torch.Generator("cpu").manual_seed(seed),
+                       output_type="latent").frames
+    with torch.no_grad(), tracker.stage("decoding"):
+        video = pipe.decode_latents(latents.to(pipe.vae.dtype), s["num_frames"],
+                                    s["decode_chunk_size"])
+        video = pipe.video_processor.postprocess_video(video=video, output_type="np")
+    del pipe, latents, video
+    return tracker.table()
 
 
 def _status_bytes(field: str) -> int | None:
