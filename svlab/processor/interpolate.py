@@ -179,7 +179,9 @@ def _minterpolate(
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     inputs: dict[int, np.ndarray] = {}  # input frames that output frames may still replace
-    state = {"count": 0, "error": None}
+    # count: input frames, set once all are written (before the padding frame, so it is known
+    # before ffmpeg can emit anything past the last input time)
+    state: dict[str, Any] = {"count": None, "error": None}
     lock = threading.Lock()
 
     def feed() -> None:
@@ -212,8 +214,8 @@ def _minterpolate(
             if len(data) < frame_bytes:
                 break
             at = Fraction(j) / ratio
-            if state["error"] is None and not feeder.is_alive() and at > state["count"] - 1:
-                break  # past the last input frame: ffmpeg pads the tail
+            if state["count"] is not None and at > state["count"] - 1:
+                continue  # past the last input frame (the padding): read on to the end
             with lock:
                 if at.denominator == 1:
                     frame = inputs[int(at)]
@@ -227,13 +229,13 @@ def _minterpolate(
         proc.wait()
         if state["error"] is not None:
             raise state["error"]
-        if state["count"] < 2:
-            raise _too_few(state["count"])
-        if proc.returncode != 0:
+        if proc.returncode != 0 or state["count"] is None:
             raise FFmpegError(
                 f"minterpolate failed (ffmpeg exit {proc.returncode}): "
                 f"{stderr_tail(proc.stderr.read().decode('utf-8', 'replace'))}"
             )
+        if state["count"] < 2:
+            raise _too_few(state["count"])
         if j != output_count(state["count"], ratio):
             raise FFmpegError(
                 f"minterpolate returned {j} frames, expected "
