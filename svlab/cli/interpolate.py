@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     method = check_method(args.method)
     rate_ratio(args.factor, 1.0, args.fps)  # checks the factor or fps before any work
+    if not 0 <= args.quality <= 51:
+        raise InputError(f"quality must be an x264 CRF from 0 to 51, got {args.quality}")
     frames, fps = read_video(args.video)
     if len(frames) < 2:
         raise InputError(f"{args.video!r} has {len(frames)} frame; interpolation needs at least 2")

@@ -66,6 +66,7 @@ def test_target_fps_with_minterpolate(capsys, tmp_path, clip):
     (["--factor", "2", "--method", "flwo"], "did you mean 'flow'"),
     (["--factor", "0"], "factor must be a whole number"),
     (["--fps", "-5"], "target_fps must be a positive"),
+    (["--factor", "2", "--quality", "60"], "CRF from 0 to 51"),
 ])
 def test_bad_settings_exit_2_without_output(capsys, tmp_path, clip, argv, message):
     out = tmp_path / "x.mp4"
