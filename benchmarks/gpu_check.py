@@ -10,8 +10,10 @@ written once as an ordinary diffusers folder, which `VideoModelLoader` then load
 checkpoint. Speed and memory do not depend on the weights' values (the frames do, and are
 not looked at beyond counting NaNs).
 
-Each run: load (timed), a short warm-up (kernel selection, and compilation with
-`torch.compile`), then `--repeats` timed generations. Denoising (the pipeline call to latents,
+Each run is a process of its own (a fresh CUDA context, so no memory or compiled graph of an
+earlier run is counted, and a run that outlasts the remaining time budget is stopped and
+recorded as such instead of overrunning): load (timed), a short warm-up (kernel selection, and
+compilation with `torch.compile`), then `--repeats` timed generations. Denoising (the pipeline call to latents,
 image encoding included) and decoding (`VideoModelLoader.decode`) are separate stages, each
 with its own peak `torch.cuda.max_memory_allocated` (reset when the stage starts). Step times
 come from the step callback, synchronised. After `unload()`, the memory still allocated is
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="timed generations per run")
     parser.add_argument("--runs", nargs="+", choices=list(RUNS),
                         help="which runs (default: all; a dry run skips compile)")
-    parser.add_argument("--budget-s", type=float, default=330.0,
-                        help="start no new run after this many seconds")
+    parser.add_argument("--budget-s", type=float, default=450.0,
+                        help="stop runs still going after this many seconds in all")
     parser.add_argument("--out", type=Path, help="result JSON path")
+    parser.add_argument("--one", choices=list(RUNS), help=argparse.SUPPRESS)  # a child run
+    parser.add_argument("--model-folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.one:
+        return run_one(args)
 
     if args.dry_run:
         device, clip, steps = "cpu", DRY_CLIP, args.steps or 2
@@ -92,26 +99,31 @@ def main(argv: list[str] | None = None) -> int:
     prepare_seconds = time.perf_counter() - start
     print(f"model folder {folder} ready in {prepare_seconds:.1f}s", flush=True)
 
-    image = test_image(clip["width"], clip["height"])
     results: dict[str, dict] = {}
     for name in runs:
-        if time.perf_counter() - started > args.budget_s:
-            results[name] = {"skipped": f"time budget of {args.budget_s:.0f}s spent"}
-            continue
-        profile, overrides = RUNS[name]
-        if overrides.get("attention") == "xformers" and not (device == "cuda"
-                                                              and xformers_available()):
+        if RUNS[name][1].get("attention") == "xformers" and not (device == "cuda"
+                                                                and xformers_available()):
             results[name] = {"skipped": "xformers is not installed (or not usable) here"}
             continue
-        config = load_config(profile, overrides=dict(
-            overrides, **clip, model=str(folder), num_inference_steps=steps, device=device,
-            **({"dtype": "fp32"} if args.dry_run else {})))
-        print(f"{name}: {profile} settings, {config_summary(config)}", flush=True)
+        left = args.budget_s - (time.perf_counter() - started)
+        if left < 30:
+            results[name] = {"skipped": f"time budget of {args.budget_s:.0f}s spent"}
+            continue
+        command = [sys.executable, __file__, "--one", name, "--model-folder", str(folder),
+                   "--steps", str(steps), "--repeats", str(args.repeats)]
+        command += ["--dry-run"] if args.dry_run else []
         try:
-            results[name] = measure(config, image, repeats=args.repeats, device=device)
-        except torch.OutOfMemoryError as e:
-            results[name] = {"error": f"out of memory: {str(e).splitlines()[0]}"}
-        print(f"  {json.dumps(summary(results[name]))}", flush=True)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=left)
+        except subprocess.TimeoutExpired:
+            results[name] = {"error": f"stopped after {left:.0f}s: the time budget ran out"}
+        else:
+            last = done.stdout.strip().splitlines()[-1:] or [""]
+            if done.returncode == 0 and last[0].startswith("{"):
+                results[name] = json.loads(last[0])
+            else:
+                results[name] = {"error": f"exit {done.returncode}: "
+                                          + "\n".join(done.stderr.strip().splitlines()[-5:])}
+        print(f"{name}: {json.dumps(summary(results[name]))}", flush=True)
 
     report = {
         "claim": "seconds and peak VRAM of a 25-frame 1024x576 SVD-XT clip (random fp16 "
@@ -139,6 +151,24 @@ def write_random_svd_xt(folder: Path) -> Path:
     return folder
 
 
+def run_one(args) -> int:
+    """One run, in this (child) process; its result is the last line of stdout, as JSON."""
+    device = "cpu" if args.dry_run else "cuda"
+    clip = DRY_CLIP if args.dry_run else CLIP
+    profile, overrides = RUNS[args.one]
+    config = load_config(profile, overrides=dict(
+        overrides, **clip, model=str(args.model_folder), num_inference_steps=args.steps,
+        device=device, **({"dtype": "fp32"} if args.dry_run else {})))
+    print(f"{args.one}: {profile} settings, {config_summary(config)}", file=sys.stderr)
+    image = test_image(clip["width"], clip["height"])
+    try:
+        result = measure(config, image, repeats=args.repeats, device=device)
+    except torch.OutOfMemoryError as e:
+        result = {"error": f"out of memory: {str(e).splitlines()[0]}"}
+    print(json.dumps(result, default=str))
+    return 0
+
+
 def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
     loader = VideoModelLoader(config)
     start = time.perf_counter()
@@ -147,8 +177,8 @@ def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
     warm = generate(loader, image, config, steps=2, device=device)  # kernels, compilation
     timed = [generate(loader, image, config, steps=config.num_inference_steps, device=device)
              for _ in range(repeats)]
-    info = dict(loader.info)
     loader.unload()
+    info = dict(loader.info)
     after_unload = torch.cuda.memory_allocated() if device == "cuda" else None
 
     def median(key):
