@@ -82,7 +82,14 @@ class VideoModelLoader:
         self.info.update(model=resolved.id, source=resolved.source, path=str(resolved.path),
                          hub_id=resolved.hub_id, revision=resolved.revision, variant=variant)
         self._set_attention()
-        self.set_offload(self.config.offload)
+        try:
+            self.set_offload(self.config.offload)
+        except torch.OutOfMemoryError:
+            self.unload()
+            raise ModelUnavailableError(
+                f"out of memory placing {resolved.id} on {self.device} with "
+                f"offload={self.config.offload!r}; offload='model' or 'sequential' needs less "
+                "memory") from None
         if self.config.forward_chunking:
             self.enable_forward_chunking()
         if self.config.compile:

@@ -135,3 +135,16 @@ def test_compile_wraps_the_unet(tiny_dir):
         assert hasattr(pipe.unet, "_orig_mod")
         del pipe
     assert loader.info["released"] is True
+
+
+def test_out_of_memory_while_placing_is_unavailable_and_frees(tiny_dir, monkeypatch):
+    from diffusers import StableVideoDiffusionPipeline
+
+    def no_room(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("injected: out of memory")
+
+    monkeypatch.setattr(StableVideoDiffusionPipeline, "to", no_room)
+    loader = VideoModelLoader(tiny_config(tiny_dir))
+    with pytest.raises(ModelUnavailableError, match="out of memory placing .* offload='model'"):
+        loader.load()
+    assert loader.pipeline is None and loader.info["released"] is True
