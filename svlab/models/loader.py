@@ -77,19 +77,22 @@ class VideoModelLoader:
             raise ModelUnavailableError(
                 f"cannot load {resolved.path}: {type(e).__name__}: {_first_line(e)}") from None
         pipe.set_progress_bar_config(disable=True)
-        self.pipeline = pipe
-        self.resolved = resolved
+        self.pipeline, self.resolved = pipe, resolved
+        del pipe  # the loader holds the only reference, so unload() can free it
         self.info.update(model=resolved.id, source=resolved.source, path=str(resolved.path),
                          hub_id=resolved.hub_id, revision=resolved.revision, variant=variant)
         self._set_attention()
         try:
             self.set_offload(self.config.offload)
+            out_of_memory = False
         except torch.OutOfMemoryError:
+            out_of_memory = True  # unload outside the handler: its traceback holds the pipeline
+        if out_of_memory:
             self.unload()
             raise ModelUnavailableError(
                 f"out of memory placing {resolved.id} on {self.device} with "
                 f"offload={self.config.offload!r}; offload='model' or 'sequential' needs less "
-                "memory") from None
+                "memory")
         if self.config.forward_chunking:
             self.enable_forward_chunking()
         if self.config.compile:
@@ -98,7 +101,7 @@ class VideoModelLoader:
         log.info("loaded %s from %s in %.2fs (%s, %s, attention %s, offload %s)", resolved.id,
                  resolved.path, self.info["load_seconds"], self.device, self.dtype_name,
                  self.attention, self.info["offload"])
-        return pipe
+        return self.pipeline
 
     def _resolve(self) -> ResolvedModel:
         name, reason = choose_model(self.config)
