@@ -198,6 +198,49 @@ def measure_stages(
     return tracker.table()
 
 
+def measured_vs_predicted(
+    model: str,
+    settings: list[dict],
+    *,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    reps: int = 1,
+    warmup: bool = True,
+    num_inference_steps: int = 1,
+    stages: tuple[str, ...] = ("load", "image_encoding", "denoising", "decoding"),
+) -> list[dict]:
+    """One row per setting and stage: the median measured peak of `reps` runs of
+    `measure_stages`, the `plan_memory` prediction, and their ratio (predicted / measured).
+
+    `warmup` runs each setting once first, unmeasured: the first call of a kernel at a shape
+    allocates buffers for good (BLAS packing, oneDNN primitives), which a prediction of the
+    steady state does not include.
+    """
+    import statistics
+
+    from .predict import plan_memory
+
+    rows = []
+    for setting in settings:
+        common = dict(setting, dtype=dtype, device=device)
+        if warmup:
+            measure_stages(model, num_inference_steps=num_inference_steps, **common)
+        runs = [measure_stages(model, num_inference_steps=num_inference_steps, **common)
+                for _ in range(reps)]
+        plan = plan_memory(model, **common)
+        for stage in stages:
+            measured = statistics.median(r[stage]["peak_bytes"] for r in runs)
+            predicted = plan["stages"][stage]["peak_bytes"]
+            rows.append({
+                **setting, "stage": stage, "measured_bytes": int(measured),
+                "measured_runs": [r[stage]["peak_bytes"] for r in runs],
+                "predicted_bytes": predicted,
+                "ratio": round(predicted / measured, 3) if measured else None,
+                "seconds": round(statistics.median(r[stage]["seconds"] for r in runs), 3),
+            })
+    return rows
+
+
 def _status_bytes(field: str) -> int | None:
     """A `kB` field of /proc/self/status in bytes, or None off Linux."""
     try:

@@ -103,7 +103,11 @@ def recommend(
                                                          "denoising")) > budget:
             denoise_too_big.add(key)
     if best is None:
-        smallest = min(considered, key=lambda c: c["peak_bytes"])
+        # peaks only fall along the order (offload, forward chunking, smaller chunks), so the
+        # last candidate is the smallest setting there is
+        least = candidates(base["num_frames"])[-1]
+        plan = combine(build, trace_steps(build, dict(base, **least)), dict(base, **least))
+        smallest = dict(least, peak_bytes=plan["peak_bytes"], peak_stage=plan["peak_stage"])
         raise ConfigError(
             f"nothing fits in {_fmt(vram)} (budget {_fmt(budget)} after {headroom:.0%} "
             f"headroom) for {base['model']} at {base['height']}x{base['width']}, "
@@ -145,4 +149,4 @@ def _reasoning(considered: list[dict[str, Any]], budget: int) -> list[str]:
 
 
 def _fmt(n: float) -> str:
-    return f"{gib(n):.2f} GiB"
+    return f"{gib(n):.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -265,10 +266,8 @@ def _memo(build: _Build, key: tuple, trace) -> list[Step]:
 class _LiveBytes:
     """Bytes of tensor storage alive, and their maximum since `reset`, as operators run.
 
-    `host=True` also charges what a CPU kernel holds outside torch's tensors while it runs:
-    oneDNN convolutions reorder their input and output into blocked layouts, one copy of
-    each for the duration of the call (measured: a 3x3 convolution's resident set grows by
-    its output plus one to two tensors of that size).
+    `host=True` also charges what a CPU convolution holds outside torch's tensors while it
+    runs (see `_cpu_convolution_scratch`).
     """
 
     def __init__(self, host: bool = False):
@@ -298,7 +297,7 @@ class _LiveBytes:
                                 tracker._sweep()
                                 tracker.peak = max(tracker.peak, tracker.current)
                 if host and func is convolution:
-                    scratch = args[0].nbytes + out.nbytes
+                    scratch = _cpu_convolution_scratch(args[0], args[1], out)
                     if tracker.current + scratch > tracker.peak:
                         tracker._sweep()
                         tracker.peak = max(tracker.peak, tracker.current + scratch)
@@ -359,7 +358,8 @@ def _trace_image_encoding(build: _Build, height: int, width: int, cfg: bool,
     """CLIP on the 224x224 image, then the VAE encoder on the noised conditioning image."""
     import torch
 
-    from diffusers import StableVideoDiffusionPipeline
+    with _quiet():  # importing the pipeline module imports CLIPImageProcessor, which warns
+        from diffusers import StableVideoDiffusionPipeline
 
     m, dtype = build.modules, build.dtype
     with _tracing(build, host) as live:
@@ -476,6 +476,16 @@ def _trace_decoding(build: _Build, height: int, width: int, frames: int, chunk: 
     return [step]
 
 
+def _cpu_convolution_scratch(input, weight, output) -> int:
+    """Bytes a CPU convolution allocates for the duration of the call, measured with
+    `StageTracker` on torch 2.x: a 2-D convolution (oneDNN) reorders its input and output into
+    blocked layouts, one copy of each; a 3-D one (SVD's temporal (3, 1, 1) kernels) unfolds
+    its input into columns, one copy per kernel tap."""
+    if weight.dim() == 5:
+        return input.nbytes * math.prod(weight.shape[2:])
+    return input.nbytes + output.nbytes
+
+
 def _set_forward_chunking(unet, enabled: bool) -> None:
     """diffusers' `enable_forward_chunking()` (chunks of one along the batch, or along frames
     in the temporal blocks); False restores unchunked feed-forward layers."""
@@ -493,17 +503,21 @@ def _itemsize(dtype_name: str) -> int:
 
 @contextlib.contextmanager
 def _quiet():
-    """diffusers logs a float32-modules notice when building in half precision; not news."""
+    """Building logs notices that are not news here: diffusers on float32 modules in half
+    precision, transformers on its image processor's backend (one line of stderr is the
+    CLI's contract for errors)."""
     from diffusers.utils import logging as dlogging
+    from transformers.utils import logging as tlogging
 
-    level = dlogging.get_verbosity()
+    levels = dlogging.get_verbosity(), tlogging.get_verbosity()
     dlogging.set_verbosity_error()
+    tlogging.set_verbosity_error()
     try:
         yield
     finally:
-        dlogging.set_verbosity(level)
+        dlogging.set_verbosity(levels[0])
+        tlogging.set_verbosity(levels[1])
 
 
 def gib(n: int | float) -> float:
     return n / 2**30
-

@@ -1,0 +1,100 @@
+"""Predicted against measured peak memory per stage, on this machine's CPU, for the tiny model.
+
+The prediction is `svlab.memory.plan_memory(..., device="cpu")` (meta-device trace, no
+weights); the measurement is `svlab.memory.measure.measure_stages` (a real run of the tiny
+random-weight model; per stage, the process's resident-set high-water mark). Each setting runs
+once to warm up (first calls load kernels and BLAS buffers for their shapes), then `--reps`
+times; medians are quoted. Target: within 15%.
+
+glibc's malloc raises its mmap threshold each time a large block is freed (up to 32 MiB), after
+which freed tensors of that size stay on the heap, resident, whether live or not: the resident
+set then counts the allocator's hoard rather than the program's tensors. The benchmark pins the
+threshold at 1 MiB (MALLOC_MMAP_THRESHOLD_, set by re-executing itself) so that freed tensors go
+back to the system; `--default-malloc` measures with glibc's defaults instead.
+
+    .venv/bin/python benchmarks/memory_accuracy.py [--reps 2] [--quick] [--default-malloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare checkout too
+
+PINNED = "1048576"
+# In latents (the VAE's scale turns them into pixels): the UNet's work grows with the latents,
+# the VAE decoder's with the pixels.
+LATENT_SETTINGS = [
+    dict(latent=32, num_frames=8, decode_chunk_size=8),
+    dict(latent=32, num_frames=8, decode_chunk_size=2),
+    dict(latent=40, num_frames=8, decode_chunk_size=8),
+    dict(latent=40, num_frames=8, decode_chunk_size=3),
+]
+OUT = Path(__file__).parent / "results" / "memory_accuracy.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="the first setting only")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's dynamic mmap threshold")
+    args = parser.parse_args()
+    if not args.default_malloc and os.environ.get("MALLOC_MMAP_THRESHOLD_") != PINNED:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = PINNED  # read by glibc at process start
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+
+    import torch
+
+    from svlab.memory.measure import measured_vs_predicted
+
+    from svlab.models import get_spec
+
+    scale = 2 ** (len(get_spec("tiny").components["vae"]["block_out_channels"]) - 1)
+    settings = [dict(height=s["latent"] * scale, width=s["latent"] * scale,
+                     num_frames=s["num_frames"], decode_chunk_size=s["decode_chunk_size"])
+                for s in LATENT_SETTINGS]
+    start = time.perf_counter()
+    rows = []
+    for setting in settings[:1] if args.quick else settings:
+        for row in measured_vs_predicted("tiny", [setting], device="cpu", dtype="fp32",
+                                         reps=args.reps):
+            rows.append(row)
+            print(f"{row['height']}x{row['width']} f{row['num_frames']} chunk "
+                  f"{row['decode_chunk_size']:>2} {row['stage']:<15} measured "
+                  f"{row['measured_bytes'] / 2**20:7.1f} MiB  predicted "
+                  f"{row['predicted_bytes'] / 2**20:7.1f} MiB  ratio {row['ratio']:.3f}",
+                  flush=True)
+    errors = [abs(r["ratio"] - 1) for r in rows]
+    result = {
+        "claim": "predicted peak per stage within 15% of the measured peak (CPU, tiny model)",
+        "model": "tiny", "vae_scale": scale, "dtype": "fp32", "device": "cpu", "num_inference_steps": 1,
+        "reps": args.reps,
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),
+        "rows": rows,
+        "median_abs_error": round(statistics.median(errors), 3),
+        "max_abs_error": round(max(errors), 3),
+        "within_15pct": sum(e <= 0.15 for e in errors),
+        "of": len(errors),
+        "seconds": round(time.perf_counter() - start, 1),
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                    "python": platform.python_version(), "torch": torch.__version__},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out = OUT.with_name("memory_accuracy_default_malloc.json") if args.default_malloc else OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"median |error| {result['median_abs_error']:.1%}, max {result['max_abs_error']:.1%}, "
+          f"{result['within_15pct']}/{result['of']} within 15% -> {out}")
+
+
+if __name__ == "__main__":
+    main()
