@@ -1,8 +1,10 @@
 """The `tiny` model: a deterministic random-weight Stable Video Diffusion small enough for CPU.
 
-Its architecture follows diffusers' own SVD pipeline tests (`get_dummy_components`), so every
-code path of the real pipeline runs (image encoder, spatio-temporal UNet, temporal VAE decoder,
-Euler scheduler), only with small widths. Weights are random but fixed: each component is
+Its UNet follows diffusers' own SVD pipeline tests (`get_dummy_components`); its VAE keeps
+SVD's four blocks (latents at 1/8 of the frame size) with narrow widths, and its image encoder
+takes the 224x224 input the pipeline gives it in 16x16 patches. Every code path of the real
+pipeline runs (image encoder, spatio-temporal UNet, temporal VAE decoder, Euler scheduler),
+only small. Weights are random but fixed: each component is
 built right after `torch.manual_seed(0)`, so the same checkpoint comes out on every machine.
 """
 
@@ -32,12 +34,15 @@ TINY_UNET = dict(
     num_frames=4,
 )
 
+# Four blocks, as in SVD's VAE, so that latents are 1/8 of the frame size like the real
+# model's: with fewer, the UNet's spatial attention runs over 16x more tokens and the "tiny"
+# model becomes slower than a real one would be at that size.
 TINY_VAE = dict(
     in_channels=3,
     out_channels=3,
-    down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-    block_out_channels=[32, 64],
-    layers_per_block=2,
+    down_block_types=["DownEncoderBlock2D"] * 4,
+    block_out_channels=[32, 32, 32, 32],
+    layers_per_block=1,
     latent_channels=4,
     sample_size=32,
     scaling_factor=0.18215,
