@@ -121,6 +121,8 @@ def choose_model(config) -> tuple[str, str]:
     target = os.environ.get("SVLAB_MODEL") or DEFAULT_REAL_MODEL
     try:
         resolved = resolve_model(target, download=False)
+    except ConfigError as e:
+        raise ConfigError(f"SVLAB_MODEL={target!r}: {e}") from None
     except ModelUnavailableError as e:
         if download_allowed() and _cuda_available():
             return target, f"auto: {target} will be downloaded (SVLAB_ALLOW_DOWNLOAD=1)"

@@ -105,6 +105,12 @@ def test_auto_takes_svlab_model_when_present(monkeypatch, tiny_dir):
     assert name == str(tiny_dir) and "found" in reason
 
 
+def test_a_bad_svlab_model_is_named(monkeypatch):
+    monkeypatch.setenv("SVLAB_MODEL", "svd_xt")
+    with pytest.raises(ConfigError, match=r"SVLAB_MODEL='svd_xt': unknown model"):
+        choose_model(load_config("standard"))
+
+
 def test_explicit_and_fallback_pass_through():
     assert choose_model(load_config("cpu-tiny"))[0] == "tiny"
     assert choose_model(load_config("standard", overrides={"model": "fallback"}))[0] == "fallback"
