@@ -46,6 +46,12 @@ class Run:
     html: str | None = None
 
 
+class CommandLineText(str):
+    """A parameter value as typed after `-p NAME`: read for each notebook by the parameter's
+    declared type: text where the default is a string (`-p decode_chunks 2` stays "2"),
+    otherwise as papermill's CLI reads it (`parse_value`)."""
+
+
 def parse_value(text: str) -> Any:
     """A `-p NAME VALUE` value the way papermill's own CLI reads it: True/False/None, then
     int, then float, else the string unchanged."""
@@ -118,6 +124,7 @@ def plan_parameters(
 
     A parameter that no notebook declares is a mistake (a typo, usually) and raises; so does
     a value whose type cannot stand for the declared default (`num_frames=abc`).
+    `CommandLineText` values are read here, by each notebook's declared type.
     """
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     known = sorted({name for params in declared.values() for name in params})
@@ -128,8 +135,12 @@ def plan_parameters(
             raise InputError(f"unknown parameter {name!r}{did_you_mean(name, known)}; "
                              f"accepted: {', '.join(known) or '(none declared)'}")
         for nb in takers:
-            _check_type(nb, name, value, declared[nb][name])
-            plan[nb][name] = value
+            given = value
+            if isinstance(value, CommandLineText):
+                text = _declared_type(declared[nb][name]) is str
+                given = str(value) if text else parse_value(value)
+            _check_type(nb, name, given, declared[nb][name])
+            plan[nb][name] = given
     return plan
 
 
@@ -147,14 +158,15 @@ def _check_type(notebook: Path, name: str, value: Any, spec: Mapping[str, Any]) 
 
 def _declared_type(spec: Mapping[str, Any]) -> type | None:
     """The type of a parameter: its annotation, else the type of its literal default."""
-    annotated = {"int": int, "float": float, "bool": bool}.get(spec.get("inferred_type_name"))
+    annotated = {"int": int, "float": float, "bool": bool, "str": str}.get(
+        spec.get("inferred_type_name"))
     if annotated:
         return annotated
     try:
         default = ast.literal_eval(spec.get("default", ""))
     except (ValueError, SyntaxError):
         return None
-    return type(default) if isinstance(default, (bool, int, float)) else None
+    return type(default) if isinstance(default, (bool, int, float, str)) else None
 
 
 def check_kernel() -> None:

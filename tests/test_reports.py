@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from svlab.errors import InputError
 from svlab.reports import (
-    index_html, notebook_parameters, parse_value, plan_parameters, read_params_file, run_reports,
+    CommandLineText, index_html, notebook_parameters, parse_value, plan_parameters, read_params_file, run_reports,
 )
 
 
@@ -140,6 +140,17 @@ def test_bad_parameters_are_refused_before_running(tmp_path, params, message):
     with pytest.raises(InputError, match=re.escape(message)):
         run_reports([a], tmp_path / "out", params)
     assert not (tmp_path / "out").exists()
+
+
+def test_command_line_text_is_read_by_each_notebooks_declared_type(tmp_path):
+    a = make_notebook(tmp_path / "a.ipynb", "chunks = '4,1'\nsize = 64\nprompt = None")
+    b = make_notebook(tmp_path / "b.ipynb", "chunks: int = 4")
+    plan = plan_parameters([a, b], {"chunks": CommandLineText("2"), "size": CommandLineText("48"),
+                                    "prompt": CommandLineText("3.5")})
+    assert plan == {a: {"chunks": "2", "size": 48, "prompt": 3.5}, b: {"chunks": 2}}
+    assert type(plan[a]["chunks"]) is str
+    with pytest.raises(InputError, match="size='big' of a.ipynb must be int"):
+        plan_parameters([a], {"size": CommandLineText("big")})
 
 
 def test_an_int_stands_for_a_float_parameter(tmp_path):

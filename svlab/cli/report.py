@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"notebooks to run (default: {DEFAULT_NOTEBOOKS})")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"),
-                   help="set a parameter (True/False/None, ints and floats are converted, as "
-                        "papermill's CLI does); applies to every notebook that declares it")
+                   help="set a parameter; applies to every notebook that declares it. Where "
+                        "the default is a string VALUE stays text; otherwise True/False/None, "
+                        "ints and floats are converted, as papermill's CLI does")
     p.add_argument("--params", metavar="FILE.yaml",
                    help="YAML mapping of parameters; -p wins over it")
     p.add_argument("--out", default="reports", help="report folder (default: reports)")
@@ -38,11 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reports import parse_value, read_params_file, run_reports
+    from ..reports import CommandLineText, read_params_file, run_reports
 
     notebooks = args.notebooks or sorted(glob.glob(DEFAULT_NOTEBOOKS))
     parameters = read_params_file(args.params) if args.params else {}
-    parameters.update({name: parse_value(value) for name, value in args.parameter})
+    parameters.update({name: CommandLineText(value) for name, value in args.parameter})
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     runs = run_reports(notebooks, args.out, parameters, log=log)
     index = Path(args.out) / "index.html"

@@ -26,23 +26,28 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     make_notebook(tmp_path / "notebooks" / "sizes.ipynb",
                   "size = 64\nratio = 0.5\nmethod = 'blend'\nflag = False",
-                  "assert size < 1000, 'size too large'\nprint(size, ratio, method, flag)")
+                  "assert size < 1000, 'size too large'\nassert isinstance(method, str)\n"
+                  "print(size, ratio, method, flag)")
     return tmp_path
 
 
 def test_json_reports_each_run_with_typed_parameters(folder, capsys):
     (folder / "p.yaml").write_text("size: 32\nmethod: flow\n")
     rc = main(["report", "notebooks/sizes.ipynb", "--params", "p.yaml", "-p", "size", "48",
-               "-p", "ratio", "2.5", "-p", "flag", "True", "--out", "out", "--json"])
+               "-p", "ratio", "2.5", "-p", "flag", "True", "-p", "method", "7", "--out", "out",
+               "--json"])
     captured = capsys.readouterr()
     assert rc == 0
     report = json.loads(captured.out)  # one object, nothing else on stdout
     assert report["ok"] is True and report["index"] == "out/index.html"
     (run,) = report["runs"]
-    assert run["parameters"] == {"size": 48, "ratio": 2.5, "method": "flow", "flag": True}
+    # a string parameter stays text ("7"); -p wins over the file
+    assert run["parameters"] == {"size": 48, "ratio": 2.5, "method": "7", "flag": True}
     assert run["status"] == "ok"
     page = (folder / "out" / run["html"]).read_text(encoding="utf-8")
-    assert "48 2.5 flow True" in page
+    assert "48 2.5 7 True" in page
+    report_nb = json.loads((folder / "out" / run["executed"]).read_text())
+    assert report_nb["metadata"]["papermill"]["parameters"]["method"] == "7"
 
 
 def test_failed_notebook_exits_1_and_still_writes_its_report(folder, capsys):
