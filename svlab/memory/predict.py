@@ -95,7 +95,7 @@ def plan_memory(
 
     `height`, `width` and `num_frames` default to the model's own; `decode_chunk_size=None`
     decodes all frames at once, as diffusers does. `device="cpu"` predicts a CPU run (weights
-    in host memory; offload does not apply there). Returns a JSON-ready dict:
+    in host memory, where offload does not apply). Returns a JSON-ready dict:
     `{"peak_bytes", "peak_stage", "stages": {name: {"peak_bytes", "weights_bytes",
     "activation_bytes"}}, "params": {component: int}, "weight_bytes": {...}, "settings",
     "seconds"}`.
@@ -135,13 +135,16 @@ def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
         raise ConfigError(unknown_choice("offload", offload, OFFLOAD))
     if device not in DEVICES:
         raise ConfigError(unknown_choice("device", device, DEVICES))
+    if device == "cpu" and offload != "none":
+        raise ConfigError(f"offload={offload!r} moves weights between CPU and GPU memory and has "
+                          "no effect on a CPU run; accepted with device='cpu': offload='none'")
     chunk = num_frames if decode_chunk_size is None else decode_chunk_size
     if not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"decode_chunk_size={decode_chunk_size} is out of range; "
                           "accepted: >= 1")
     return {
         "model": spec.id, "height": height, "width": width, "num_frames": num_frames,
-        "dtype": dtype, "offload": offload if device == "cuda" else "none",
+        "dtype": dtype, "offload": offload,
         "decode_chunk_size": min(chunk, num_frames), "forward_chunking": bool(forward_chunking),
         "max_guidance_scale": float(max_guidance_scale), "device": device,
     }
@@ -166,7 +169,7 @@ def combine(build: _Build, steps: list[Step], s: dict[str, Any]) -> dict[str, An
     all_weights = {c: build.weight_bytes(c) for c in COMPONENTS}
 
     def resident(component: str | None, weight_dtype: str | None) -> int:
-        if s["device"] == "cpu" or offload == "none":
+        if offload == "none":
             weights = dict(all_weights)
             if component is not None and weight_dtype is not None:
                 weights[component] = build.weight_bytes(component, weight_dtype)
@@ -187,7 +190,7 @@ def combine(build: _Build, steps: list[Step], s: dict[str, Any]) -> dict[str, An
             row.update(peak_bytes=weights + activations, weights_bytes=weights,
                        activation_bytes=activations)
 
-    add("load", resident(None, None) if offload == "none" or s["device"] == "cpu" else 0, 0)
+    add("load", resident(None, None) if offload == "none" else 0, 0)
     for step in steps:
         add(step.stage, resident(step.component, step.weight_dtype), step.activation_bytes)
     # Encoding the video runs on the host: the device keeps its resident weights only; a CPU

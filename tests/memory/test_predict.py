@@ -94,6 +94,7 @@ def test_meta_trace_equals_the_live_tensor_bytes_of_a_real_run():
     (dict(offload="disk"), "unknown offload 'disk'"),
     (dict(decode_chunk_size=0), "decode_chunk_size=0"),
     (dict(num_frames=0), "num_frames=0"),
+    (dict(device="cpu", offload="model"), "no effect on a CPU run"),
 ])
 def test_bad_settings_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
