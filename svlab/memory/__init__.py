@@ -3,5 +3,5 @@ and setting without a GPU (`plan_memory`), and the fastest setting that fits a b
 (`recommend`). See docs/vram.md."""
 
 from .measure import StageTracker
-from .planner import parse_bytes, recommend
+from .planner import parse_bytes, recommend, recommend_for
 from .predict import STAGES, plan_memory

@@ -133,6 +133,23 @@ def recommend(
     }
 
 
+def recommend_for(config, vram_bytes: int | str | None = None, *, headroom: float = 0.1
+                  ) -> dict[str, Any]:
+    """`recommend` for a VideoConfig: its model (a registry id), size, frames, guidance and
+    dtype ("auto" means fp16, as on CUDA); `vram_bytes` defaults to the total memory of the
+    config's CUDA device. For a `--profile auto`: `config.replace(**result["overrides"])`."""
+    if vram_bytes is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("no CUDA device to size a VRAM budget from; give vram_bytes")
+        device = config.device if config.device.startswith("cuda") else "cuda"
+        vram_bytes = torch.cuda.get_device_properties(device).total_memory
+    dtype = "fp16" if config.dtype == "auto" else config.dtype
+    return recommend(config.model, config.height, config.width, config.num_frames, vram_bytes,
+                     dtype, max_guidance_scale=config.max_guidance_scale, headroom=headroom)
+
+
 def _reasoning(considered: list[dict[str, Any]], budget: int) -> list[str]:
     lines = []
     for c in considered:

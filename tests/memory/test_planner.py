@@ -1,7 +1,8 @@
 import pytest
 
 from svlab.errors import ConfigError
-from svlab.memory import parse_bytes, plan_memory, recommend
+from svlab.config import load_config
+from svlab.memory import parse_bytes, plan_memory, recommend, recommend_for
 from svlab.memory.planner import candidates
 
 GiB = 2**30
@@ -72,3 +73,11 @@ def test_an_impossible_budget_names_the_smallest_peak_achievable():
 def test_headroom_must_leave_a_budget():
     with pytest.raises(ConfigError, match="headroom"):
         recommend("tiny", 64, 64, 4, "1GiB", "fp32", headroom=1.0)
+
+
+def test_recommend_for_a_config_reads_its_model_size_and_guidance():
+    config = load_config("standard", overrides={"model": "svd-xt"})
+    rec = recommend_for(config, "16GiB")
+    assert rec["overrides"] == recommend("svd-xt", 576, 1024, 25, "16GiB")["overrides"]
+    tuned = config.replace(**rec["overrides"])
+    assert tuned.decode_chunk_size == rec["overrides"]["decode_chunk_size"]
