@@ -23,9 +23,9 @@ IDS = [nb.stem for nb in NOTEBOOKS]
 NON_DEFAULT: dict[str, dict] = {
     "01_generate": {"num_frames": 4, "num_inference_steps": 2, "height": 48, "width": 80,
                     "interpolation": "repeat", "interpolation_factor": 2, "seed": 3},
-    "02_vram_profile": {"sizes": "32x48", "num_frames": 2, "decode_chunks": "2,1", "plan_model": "svd",
-                        "plan_height": 320, "plan_width": 512, "plan_frames": 14,
-                        "budgets_gib": "6,12"},
+    "02_vram_profile": {"sizes": "32x48", "num_frames": 2, "decode_chunks": "2,1",
+                        "plan_model": "svd", "plan_height": 320, "plan_width": 512,
+                        "plan_frames": 14, "budgets_gib": "6,12"},
     "03_interpolation": {"clips": "carphone", "methods": "blend,flow", "num_frames": 5,
                          "show_clip": "carphone", "show_frame": 0, "factor": 3},
 }

@@ -12,7 +12,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from svlab.errors import InputError
 from svlab.reports import (
-    CommandLineText, index_html, notebook_parameters, parse_value, plan_parameters, read_params_file, run_reports,
+    CommandLineText, index_html, notebook_parameters, parse_value, plan_parameters,
+    read_params_file, run_reports,
 )
 
 
