@@ -38,3 +38,8 @@ def tiny_config():
 
 def pytest_configure(config):
     os.environ.setdefault("TQDM_DISABLE", "1")
+    # The tiny models are too small to gain from threads, and on a loaded 2-core machine
+    # OpenMP's spinning threads make them many times slower.
+    import torch
+
+    torch.set_num_threads(1)
