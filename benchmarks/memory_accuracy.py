@@ -6,13 +6,11 @@ random-weight model; per stage, the process's resident-set high-water mark). Eac
 once to warm up (first calls load kernels and BLAS buffers for their shapes), then `--reps`
 times; medians are quoted. Target: within 15%.
 
-glibc's malloc raises its mmap threshold each time a large block is freed (up to 32 MiB), after
-which freed tensors of that size stay on the heap, resident, whether live or not: the resident
-set then counts the allocator's hoard rather than the program's tensors. The benchmark pins the
-threshold at 1 MiB (MALLOC_MMAP_THRESHOLD_, set by re-executing itself) so that freed tensors go
-back to the system; `--default-malloc` measures with glibc's defaults instead.
+On a CPU, `measure_stages` pins glibc's mmap threshold at 1 MiB (`pin_mmap_threshold`): by
+default glibc raises it each time a large block is freed, after which freed tensors stay on the
+heap, resident whether live or not, and the resident set measures the allocator's hoard.
 
-    .venv/bin/python benchmarks/memory_accuracy.py [--reps 2] [--quick] [--default-malloc]
+    .venv/bin/python benchmarks/memory_accuracy.py [--reps 2] [--quick]
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare checkout too
 
-PINNED = "1048576"
 # In latents (the VAE's scale turns them into pixels): the UNet's work grows with the latents,
 # the VAE decoder's with the pixels.
 LATENT_SETTINGS = [
@@ -44,12 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="the first setting only")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="keep glibc's dynamic mmap threshold")
     args = parser.parse_args()
-    if not args.default_malloc and os.environ.get("MALLOC_MMAP_THRESHOLD_") != PINNED:
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = PINNED  # read by glibc at process start
-        os.execv(sys.executable, [sys.executable, *sys.argv])
 
     import torch
 
@@ -77,7 +69,7 @@ def main() -> None:
         "claim": "predicted peak per stage within 15% of the measured peak (CPU, tiny model)",
         "model": "tiny", "vae_scale": scale, "dtype": "fp32", "device": "cpu", "num_inference_steps": 1,
         "reps": args.reps,
-        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),
+        "malloc_mmap_threshold": "1 MiB, pinned by measure_stages",
         "rows": rows,
         "median_abs_error": round(statistics.median(errors), 3),
         "max_abs_error": round(max(errors), 3),
@@ -89,7 +81,7 @@ def main() -> None:
                     "python": platform.python_version(), "torch": torch.__version__},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = OUT.with_name("memory_accuracy_default_malloc.json") if args.default_malloc else OUT
+    out = OUT
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"median |error| {result['median_abs_error']:.1%}, max {result['max_abs_error']:.1%}, "

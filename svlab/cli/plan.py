@@ -11,7 +11,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "plan", help="predict peak memory per stage; recommend settings for a VRAM budget",
         description="Predict the peak memory of each stage of a generation from the model's "
-                    "full-size architecture (fake tensors: no GPU, no weights needed). With "
+                    "full-size architecture (meta tensors: no GPU, no weights needed). With "
                     "--vram, recommend the fastest offload / forward chunking / decode chunk "
                     "size whose predicted peak fits.")
     p.add_argument("--model", default="svd-xt", help="registry id (default svd-xt)")

@@ -24,8 +24,8 @@ the running component ("sequential": accelerate moves one module's weights at a 
 
 Memory-wise the kernels traced match CUDA's: attention runs as a flash kernel (output and
 log-sum-exp, no L x L matrix). Not counted on CUDA: kernel workspaces (cuDNN, cuBLAS), the CUDA
-context and the caching allocator's reserve, which is why a budget keeps some headroom. For a
-CPU run (`device="cpu"`), oneDNN's convolution scratch is added (see `_LiveBytes`).
+context and the caching allocator's reserve, which is why a budget keeps some headroom; nor,
+for a CPU run, oneDNN's scratch (small against the tensors: see benchmarks/memory_accuracy.py).
 """
 
 from __future__ import annotations
@@ -156,9 +156,8 @@ def trace_steps(build: _Build, s: dict[str, Any]) -> list[Step]:
     h, w, f = s["height"], s["width"], s["num_frames"]
     host = s["device"] == "cpu"
     return (
-        _memo(build, ("image_encoding", h, w, cfg, host), _trace_image_encoding)
-        + _memo(build, ("denoising", h, w, f, cfg, s["forward_chunking"], host),
-                _trace_denoising)
+        _memo(build, ("image_encoding", h, w, cfg), _trace_image_encoding)
+        + _memo(build, ("denoising", h, w, f, cfg, s["forward_chunking"]), _trace_denoising)
         + _memo(build, ("decoding", h, w, f, s["decode_chunk_size"], host), _trace_decoding)
     )
 
@@ -266,13 +265,9 @@ def _memo(build: _Build, key: tuple, trace) -> list[Step]:
 
 
 class _LiveBytes:
-    """Bytes of tensor storage alive, and their maximum since `reset`, as operators run.
+    """Bytes of tensor storage alive, and their maximum since `reset`, as operators run."""
 
-    `host=True` also charges what a CPU convolution holds outside torch's tensors while it
-    runs (see `_cpu_convolution_scratch`).
-    """
-
-    def __init__(self, host: bool = False):
+    def __init__(self):
         import torch
         from torch.multiprocessing.reductions import StorageWeakRef
         from torch.utils._python_dispatch import TorchDispatchMode
@@ -283,7 +278,6 @@ class _LiveBytes:
         self.current = 0
         self.peak = 0
         tracker = self
-        convolution = torch.ops.aten.convolution.default
 
         class Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -298,11 +292,6 @@ class _LiveBytes:
                             if tracker.current > tracker.peak:
                                 tracker._sweep()
                                 tracker.peak = max(tracker.peak, tracker.current)
-                if host and func is convolution:
-                    scratch = _cpu_convolution_scratch(args[0], args[1], out)
-                    if tracker.current + scratch > tracker.peak:
-                        tracker._sweep()
-                        tracker.peak = max(tracker.peak, tracker.current + scratch)
                 return out
 
         self.mode = Mode()
@@ -319,12 +308,12 @@ class _LiveBytes:
 
 
 @contextlib.contextmanager
-def _tracing(build: _Build, host: bool = False):
+def _tracing(build: _Build):
     """Run on the meta device (tensors made in the block land there too), with attention as
-    a flash kernel and every new storage counted (and CPU kernels' scratch when `host`)."""
+    a flash kernel and every new storage counted."""
     import torch
 
-    live = _LiveBytes(host)
+    live = _LiveBytes()
     with torch.device("meta"), torch.no_grad(), _flash_attention(), live.mode:
         yield live
 
@@ -355,8 +344,7 @@ def _sdpa_as_flash(flash, query, key, value, attn_mask=None, dropout_p=0.0, is_c
                  attn_mask=attn_mask, scale=scale)[0]
 
 
-def _trace_image_encoding(build: _Build, height: int, width: int, cfg: bool,
-                          host: bool) -> list[Step]:
+def _trace_image_encoding(build: _Build, height: int, width: int, cfg: bool) -> list[Step]:
     """CLIP on the 224x224 image, then the VAE encoder on the noised conditioning image."""
     import torch
 
@@ -364,7 +352,7 @@ def _trace_image_encoding(build: _Build, height: int, width: int, cfg: bool,
         from diffusers import StableVideoDiffusionPipeline
 
     m, dtype = build.modules, build.dtype
-    with _tracing(build, host) as live:
+    with _tracing(build) as live:
         pixels = torch.empty(1, 3, 224, 224, dtype=dtype)
         embeds = m["image_encoder"](pixels).image_embeds.unsqueeze(1)
         if cfg:
@@ -386,7 +374,7 @@ def _trace_image_encoding(build: _Build, height: int, width: int, cfg: bool,
 
 
 def _trace_denoising(build: _Build, height: int, width: int, frames: int, cfg: bool,
-                     forward_chunking: bool, host: bool) -> list[Step]:
+                     forward_chunking: bool) -> list[Step]:
     """One denoising step with everything the pipeline keeps alive during the loop."""
     import torch
 
@@ -395,7 +383,7 @@ def _trace_denoising(build: _Build, height: int, width: int, frames: int, cfg: b
     h, w = height // build.vae_scale, width // build.vae_scale
     _set_forward_chunking(unet, forward_chunking)
     try:
-        with _tracing(build, host) as live:
+        with _tracing(build) as live:
             # live across the loop: embeddings, the noised image and its noise, image latents,
             # time ids, latents and the guidance scale per frame
             embeds = torch.empty(batch, 1, unet.config.cross_attention_dim, dtype=dtype)
@@ -445,7 +433,7 @@ def _trace_decoding(build: _Build, height: int, width: int, frames: int, chunk: 
 
     vae, dtype = build.modules["vae"], build.dtype
     h, w = height // build.vae_scale, width // build.vae_scale
-    with _tracing(build, host) as live:
+    with _tracing(build) as live:
         latents = torch.empty(1, frames, 4, h, w, dtype=dtype)
         live.reset()
         flat = latents.flatten(0, 1)
@@ -476,14 +464,6 @@ def _trace_decoding(build: _Build, height: int, width: int, frames: int, chunk: 
         step = Step("decoding", "vae", live.peak)
         del frames_out, latents
     return [step]
-
-
-def _cpu_convolution_scratch(input, weight, output) -> int:
-    """Bytes a CPU convolution holds outside torch's tensors while it runs: one copy of its
-    input and one of its output (oneDNN reorders both into blocked layouts; the 3-D temporal
-    kernels unfold their input). Measured with `StageTracker` on torch 2.x: a 3x3 convolution
-    of 16 MiB in and out grows the resident set by 48 MiB, its output and 32 MiB of scratch."""
-    return input.nbytes + output.nbytes
 
 
 def _set_forward_chunking(unet, enabled: bool) -> None:
