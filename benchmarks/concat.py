@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from photo import photograph
+
 from svlab.config import load_config
 from svlab.fallback import fallback_frames
 from svlab.processor import concat_videos, probe, write_video
@@ -29,15 +31,6 @@ from svlab.processor.ffmpeg import ffmpeg_exe, packets
 
 CLIPS, REPEATS, TARGET = 3, 9, 1.2
 RESULT = Path(__file__).with_name("results") / "concat.json"
-
-
-def photograph():
-    try:
-        from matplotlib import cbook
-
-        return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    except Exception:
-        return None
 
 
 def main() -> dict:

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from photo import photograph
+
 from svlab.fallback import fallback_frames
 from svlab.processor import probe, write_video
 from svlab.processor.ffmpeg import ffmpeg_exe
@@ -29,16 +31,6 @@ from svlab.processor.video_io import encode_args
 
 WIDTH, HEIGHT, FRAMES, FPS, REPEATS, TARGET = 1024, 576, 25, 6, 7, 1.1
 RESULT = Path(__file__).with_name("results") / "encode.json"
-
-
-def photograph():
-    """A natural photograph that ships with an installed package, else None (synthetic)."""
-    try:
-        from matplotlib import cbook
-
-        return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    except Exception:
-        return None
 
 
 def main() -> dict:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from photo import photograph
+
 from svlab.config import load_config
 from svlab.fallback import FALLBACK_PRESET, fallback_video
 from svlab.processor import probe
@@ -27,15 +29,6 @@ from svlab.processor import probe
 REPEATS, TARGET_S = 7, 2.0
 PROMPT = "制作一段关于森林探险的短视频"
 RESULT = Path(__file__).with_name("results") / "fallback.json"
-
-
-def photograph():
-    try:
-        from matplotlib import cbook
-
-        return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    except Exception:
-        return None
 
 
 def timed(config, out, **kwargs) -> list[float]:

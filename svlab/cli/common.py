@@ -66,3 +66,29 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
+
+
+def finish_video(args: argparse.Namespace, out, record: dict[str, Any], summary: str) -> int:
+    """Probe the written video, write its manifest beside it (`record` plus the output's facts,
+    time and environment), then report: one JSON object with --json, else `summary`, which
+    may name the facts (`{frames}`, `{fps:g}`, `{width}`, ...). A video left without its
+    manifest would be a partial result, so any failure here removes it."""
+    from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
+    from ..processor import probe
+
+    try:
+        facts = probe(out)
+        output = {"video": out.name, **{key: facts[key] for key in (
+            "frames", "fps", "width", "height", "duration", "codec", "pixel_format")}}
+        manifest = to_json_safe({**record, "output": {**output, **record.get("output", {})},
+                                 "created": now_utc(), "environment": environment()})
+        write_manifest(out, manifest)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    if args.json:
+        print_json({"video": str(out), "manifest_path": str(manifest_path(out)),
+                    "manifest": manifest})
+    else:
+        print(summary.format(out=out, **facts))
+    return 0

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from ..errors import InputError
-from .common import add_json_flag, print_json
+from .common import add_json_flag, finish_video
 
 METHOD_CHOICES = "repeat, blend, flow (default), minterpolate, rife"
 
@@ -30,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
-    from ..processor import probe, read_video, write_video
+    from ..processor import read_video, write_video
     from ..processor.interpolate import check_method, iter_interpolate, output_count, rate_ratio
     from .media import output_file
 
@@ -49,32 +48,16 @@ def run(args: argparse.Namespace) -> int:
     out_fps = args.fps if args.fps is not None else fps * args.factor
     write_video(stream, out, out_fps, quality=args.quality)
     seconds = time.perf_counter() - start
-    try:
-        facts = probe(out)
-        manifest = to_json_safe({
-            "engine": "interpolate",
-            "inputs": {"video": str(args.video), "frames": len(frames), "fps": fps},
-            "interpolation": method,
-            "interpolation_factor": args.factor,
-            "target_fps": args.fps,
-            "quality": args.quality,
-            "seconds": round(seconds, 3),
-            "output": {"video": out.name, "frames": facts["frames"], "fps": facts["fps"],
-                       "width": facts["width"], "height": facts["height"],
-                       "duration": facts["duration"], "codec": facts["codec"],
-                       "pixel_format": facts["pixel_format"],
-                       "expected_frames": output_count(len(frames), ratio)},
-            "created": now_utc(),
-            "environment": environment(),
-        })
-        write_manifest(out, manifest)
-    except BaseException:  # a video without its manifest is a partial result
-        out.unlink(missing_ok=True)
-        raise
-    if args.json:
-        print_json({"video": str(out), "manifest_path": str(manifest_path(out)),
-                    "manifest": manifest})
-    else:
-        print(f"{out}: {len(frames)} -> {facts['frames']} frames, {fps:g} -> {facts['fps']:g} "
-              f"fps ({method}, {seconds:.2f} s)")
-    return 0
+    record = {
+        "engine": "interpolate",
+        "inputs": {"video": str(args.video), "frames": len(frames), "fps": fps},
+        "interpolation": method,
+        "interpolation_factor": args.factor,
+        "target_fps": args.fps,
+        "quality": args.quality,
+        "seconds": round(seconds, 3),
+        "output": {"expected_frames": output_count(len(frames), ratio)},
+    }
+    summary = (f"{{out}}: {len(frames)} -> {{frames}} frames, {fps:g} -> {{fps:g}} fps "
+               f"({method}, {seconds:.2f} s)")
+    return finish_video(args, out, record, summary)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_config_flags, add_json_flag, config_from_args, print_json
+from .common import add_config_flags, add_json_flag, config_from_args, finish_video, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,8 +104,7 @@ def run_placeholder(args: argparse.Namespace) -> int:
 
 def run_fallback(args: argparse.Namespace) -> int:
     from ..fallback import FALLBACK_PRESET, fallback_frames
-    from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
-    from ..processor import probe, write_video
+    from ..processor import write_video
 
     config = config_from_args(args)
     start = time.perf_counter()
@@ -115,32 +114,16 @@ def run_fallback(args: argparse.Namespace) -> int:
     out = output_file(args.out, (".mp4",))  # only once the inputs proved good
     write_video(frames, out, config.fps, processing=config.processing, preset=FALLBACK_PRESET)
     seconds = time.perf_counter() - start
-    try:
-        facts = probe(out)
-        manifest = to_json_safe({
-            **config.to_dict(),
-            "engine": "fallback",
-            "fallback_reason": "requested",
-            "inputs": {"text": args.text, "image": args.image, "color": args.color},
-            "seconds": round(seconds, 3),
-            "output": {"video": out.name, "frames": facts["frames"], "fps": facts["fps"],
-                       "width": facts["width"], "height": facts["height"],
-                       "duration": facts["duration"], "codec": facts["codec"],
-                       "pixel_format": facts["pixel_format"]},
-            "created": now_utc(),
-            "environment": environment(),
-        })
-        write_manifest(out, manifest)
-    except BaseException:  # a video without its manifest is a partial result
-        out.unlink(missing_ok=True)
-        raise
-    if args.json:
-        print_json({"video": str(out), "manifest_path": str(manifest_path(out)),
-                    "manifest": manifest})
-    else:
-        print(f"{out}: {facts['frames']} frames {facts['width']}x{facts['height']} at "
-              f"{facts['fps']:g} fps (fallback, {seconds:.2f} s)")
-    return 0
+    record = {
+        **config.to_dict(),
+        "engine": "fallback",
+        "fallback_reason": "requested",
+        "inputs": {"text": args.text, "image": args.image, "color": args.color},
+        "seconds": round(seconds, 3),
+    }
+    summary = f"{{out}}: {{frames}} frames {{width}}x{{height}} at {{fps:g}} fps " \
+              f"(fallback, {seconds:.2f} s)"
+    return finish_video(args, out, record, summary)
 
 
 def run_concat(args: argparse.Namespace) -> int:
