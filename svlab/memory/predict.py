@@ -59,7 +59,8 @@ class Step:
 
 @dataclass
 class _Build:
-    """The fake full-size components of one model in one dtype, and the counts taken from them."""
+    """The meta-device components of one model in one dtype, the counts taken from them, and
+    the traces made so far (memoised by their settings)."""
 
     modules: dict[str, Any]
     dtype: Any
@@ -68,8 +69,7 @@ class _Build:
     other_bytes: dict[str, int]  # component -> bytes of integer buffers (position ids)
     largest_layer: dict[str, int]  # component -> elements of its largest single module
     vae_scaling_factor: float
-    vae_scale: int  # pixels per latent along each side: 8 for SVD, 2 for the tiny model
-    build_seconds: float
+    vae_scale: int  # pixels per latent along each side (8 for SVD's four-block VAE)
     cache: dict[tuple, list[Step]] = field(default_factory=dict)
 
     def weight_bytes(self, component: str, dtype_name: str | None = None) -> int:
@@ -219,7 +219,6 @@ def _build(model: str, dtype_name: str) -> _Build:
 
     from ..models import build_modules, get_spec
 
-    start = time.perf_counter()
     spec = get_spec(model)
     dtype = getattr(torch, DTYPES[dtype_name])
     vae_config = spec.components["vae"]
@@ -251,7 +250,6 @@ def _build(model: str, dtype_name: str) -> _Build:
         largest_layer=largest,
         vae_scaling_factor=float(vae_config.get("scaling_factor", 0.18215)),
         vae_scale=2 ** (len(vae_config["block_out_channels"]) - 1),
-        build_seconds=time.perf_counter() - start,
     )
 
 
