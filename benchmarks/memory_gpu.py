@@ -61,6 +61,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny model on the CPU")
     parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--quick", action="store_true",
+                        help="the first setting only (the model-offload one builds its random "
+                             "weights on the CPU, which takes a minute or more)")
     args = parser.parse_args()
     start = time.perf_counter()
     if args.dry_run or not torch.cuda.is_available():
@@ -72,7 +75,8 @@ def main() -> int:
         out = Path(os.environ["OUT"]) / "memory_gpu_dry_run.json" if os.environ.get("OUT") \
             else None
     else:
-        result = compare("svd-xt", GPU_SETTINGS, device="cuda", dtype="fp16", height=576,
+        settings = GPU_SETTINGS[:1] if args.quick else GPU_SETTINGS
+        result = compare("svd-xt", settings, device="cuda", dtype="fp16", height=576,
                          width=1024, num_frames=25, reps=args.reps)
         result["gpu"] = torch.cuda.get_device_name()
         result["claim"] = "predicted peak VRAM per stage within 10% of torch.cuda.max_memory_allocated"
