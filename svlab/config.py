@@ -133,6 +133,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         num_inference_steps=15, height=512, width=512, num_frames=15, fps=6,
         offload="model", decode_chunk_size=2, forward_chunking=True,
     ),
+    # `standard`, then the fastest memory settings whose predicted peak fits the GPU (offload,
+    # forward chunking, decode chunk size; see docs/vram.md). The budget is the CUDA card's
+    # memory, or SVLAB_VRAM (e.g. "8GiB"). Without CUDA there is no VRAM to fit: standard.
+    "auto": {},
     # A few seconds on a 2-core CPU with the tiny random-weight model: tests and demos.
     "cpu-tiny": dict(
         model="tiny", use_fp16=False, num_inference_steps=4, height=64, width=64,
@@ -163,7 +167,30 @@ def load_config(
         raise ConfigError(unknown_choice("profile", name, PROFILES))
     config = _apply(VideoConfig(), PROFILES[name])
     config = _apply(config, from_file)
-    return _apply(config, dict(overrides or {}))
+    config = _apply(config, dict(overrides or {}))
+    return fit_to_vram(config) if name == "auto" else config
+
+
+def fit_to_vram(config: VideoConfig) -> VideoConfig:
+    """The config with the fastest offload/chunking whose predicted peak fits the VRAM budget
+    (the `auto` profile). Unchanged when there is no CUDA device and no SVLAB_VRAM, or when the
+    model is not a registry id (a local folder has no known architecture to plan)."""
+    import os
+
+    budget = os.environ.get("SVLAB_VRAM")
+    if not budget:
+        import torch
+
+        if not torch.cuda.is_available():
+            return config
+    from .memory import recommend_for
+    from .models import choose_model, list_specs
+
+    model = choose_model(config)[0] if config.model == "auto" else config.model
+    if model not in {spec.id for spec in list_specs()}:
+        return config
+    fitted = recommend_for(config.replace(model=model), budget or None)
+    return config.replace(**fitted["overrides"])
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

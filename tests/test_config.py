@@ -102,3 +102,21 @@ def test_ints_are_accepted_for_floats():
 def test_every_profile_is_valid():
     for name in PROFILES:
         load_config(name)
+
+
+def test_auto_profile_without_a_gpu_or_budget_is_standard(monkeypatch):
+    monkeypatch.delenv("SVLAB_VRAM", raising=False)
+    assert load_config("auto") == load_config("standard")
+
+
+def test_auto_profile_fits_the_budget(monkeypatch):
+    from svlab.memory import plan_memory
+
+    monkeypatch.setenv("SVLAB_VRAM", "8GiB")
+    config = load_config("auto", overrides={"model": "svd-xt"})
+    assert (config.height, config.width, config.num_frames) == (576, 1024, 25)
+    plan = plan_memory("svd-xt", height=576, width=1024, num_frames=25,
+                       offload=config.offload, decode_chunk_size=config.decode_chunk_size,
+                       forward_chunking=config.forward_chunking)
+    assert plan["peak_bytes"] <= 8 * 2**30
+    assert config.offload != "none"  # SVD-XT at 1024x576 does not fit 8 GiB without offload

@@ -41,7 +41,8 @@ BOOL_FLAGS: list[tuple[str, str, str]] = [
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (override the profile)")
-    group.add_argument("--profile", default=None, help="standard, low-vram or cpu-tiny")
+    group.add_argument("--profile", default=None,
+                       help="standard, low-vram, cpu-tiny or auto (fits the GPU)")
     group.add_argument("--config", metavar="FILE", help="YAML/JSON file of settings")
     for flag, dest, type_, help_ in SETTING_FLAGS:
         group.add_argument(flag, dest=dest, type=type_, default=None, help=help_)
