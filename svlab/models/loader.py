@@ -13,6 +13,7 @@ logged and recorded as such in `info`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
@@ -71,8 +72,9 @@ class VideoModelLoader:
         dtype = getattr(torch, DTYPE_NAMES[self.dtype_name])
         variant = _variant(resolved, self.dtype_name)
         try:
-            pipe = StableVideoDiffusionPipeline.from_pretrained(
-                resolved.path, dtype=dtype, variant=variant, local_files_only=True)
+            with _quiet_loading():
+                pipe = StableVideoDiffusionPipeline.from_pretrained(
+                    resolved.path, dtype=dtype, variant=variant, local_files_only=True)
         except Exception as e:  # corrupt or truncated weights, wrong configs: all unusable
             raise ModelUnavailableError(
                 f"cannot load {resolved.path}: {type(e).__name__}: {_first_line(e)}") from None
@@ -228,6 +230,22 @@ class VideoModelLoader:
         if self.pipeline is None:
             raise RuntimeError("no pipeline loaded: call load() first")
         return self.pipeline
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """No per-component loading bars from diffusers and transformers: a load is one logged
+    line here, and the bars would fill notebooks and reports with noise."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()
 
 
 def _pick_device(device: str) -> str:
