@@ -77,7 +77,7 @@ def output_file(path: str, suffixes: tuple[str, ...] | None = None) -> Path:
 def run_placeholder(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..processor.ffmpeg import temporary_sibling
+    from ..processor.ffmpeg import atomic_output
     from ..processor.placeholder import find_font, placeholder_image
 
     suffixes = tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
@@ -87,13 +87,8 @@ def run_placeholder(args: argparse.Namespace) -> int:
     image = placeholder_image(args.text, args.width, args.height, color=args.color,
                               text_color=args.text_color, font_size=args.font_size)
     out = output_file(args.out)
-    tmp = temporary_sibling(out)
-    try:
+    with atomic_output(out) as tmp:
         image.save(tmp, format=Image.registered_extensions()[out.suffix.lower()])
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     if args.json:
         print_json({"path": str(out), "width": args.width, "height": args.height,
                     "font": str(find_font())})

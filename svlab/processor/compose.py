@@ -9,13 +9,12 @@ beside the target and renamed into place, so a failed or interrupted job leaves 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from .ffmpeg import check_output_path, probe, run_ffmpeg, temporary_sibling
+from .ffmpeg import atomic_output, check_output_path, probe, run_ffmpeg
 
 # libass picks fonts by family name; this is the simplified-Chinese face of the bundled
 # Noto Sans CJK collection, which also covers Latin, Japanese kana and Hangul.
@@ -72,13 +71,8 @@ def format_vtt(captions: Sequence[Caption]) -> str:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    tmp = temporary_sibling(path)
-    try:
+    with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -134,18 +128,13 @@ def burn_subtitles(
         f":fontsdir={_filter_value(str(font_dir()))}"
         f":force_style={_filter_value(style)}"
     )
-    tmp = temporary_sibling(out)
-    try:
+    with atomic_output(out) as tmp:
         run_ffmpeg(
             ["-y", "-i", video, "-vf", vf, "-map", "0:v:0", "-map", "0:a?",
              "-c:v", "libx264", "-crf", quality, "-pix_fmt", pixel_format,
              "-c:a", "copy", "-movflags", "+faststart", tmp],
             what="burning subtitles",
         )
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 
@@ -184,8 +173,7 @@ def add_music(
         chain.append(f"afade=t=in:st=0:d={fade_in:.6f}")
     if fade_out > 0:
         chain.append(f"afade=t=out:st={duration - fade_out:.6f}:d={fade_out:.6f}")
-    tmp = temporary_sibling(out)
-    try:
+    with atomic_output(out) as tmp:
         run_ffmpeg(
             ["-y", "-i", video, "-stream_loop", "-1", "-i", music,
              "-filter_complex", f"[1:a:0]{','.join(chain)}[music]",
@@ -194,8 +182,4 @@ def add_music(
              "-movflags", "+faststart", tmp],
             what="adding music",
         )
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out

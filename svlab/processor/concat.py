@@ -15,7 +15,6 @@ parameters, and the output is kept only when the inputs turn out compatible. Com
 from __future__ import annotations
 
 import math
-import os
 import struct
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 
 from ..errors import FFmpegError, InputError
 from .ffmpeg import (
+    atomic_output,
     StreamScan,
     check_input_file,
     check_output_path,
@@ -36,7 +36,6 @@ from .ffmpeg import (
     run_ffmpeg,
     scan,
     stderr_tail,
-    temporary_sibling,
 )
 
 COPY_KEYS = ("codec", "width", "height", "fps", "pixel_format", "audio_codec", "extradata")
@@ -75,24 +74,17 @@ def concat_videos(
             or not math.isfinite(crossfade) or crossfade < 0:
         raise InputError(f"crossfade must be a number of seconds >= 0, got {crossfade!r}")
     out = check_output_path(out)
-    tmp = temporary_sibling(out)
-    try:
-        with tempfile.TemporaryDirectory(prefix="svlab-concat-") as work:
-            infos, reason = None, "crossfade" if crossfade > 0 else None
+    with atomic_output(out) as tmp, tempfile.TemporaryDirectory(prefix="svlab-concat-") as work:
+        infos, reason = None, "crossfade" if crossfade > 0 else None
+        if reason is None:
+            infos = _copy(paths, tmp, Path(work))
+            reason = _incompatibility(infos)
             if reason is None:
-                infos = _copy(paths, tmp, Path(work))
-                reason = _incompatibility(infos)
-                if reason is None:
-                    os.replace(tmp, out)
-                    return _copy_result(infos, out)
-                tmp.unlink(missing_ok=True)
-            infos = infos or scan(paths)
-            _reencode(infos, tmp, crossfade=crossfade, quality=quality, preset=preset)
-            result = {k: v for k, v in probe(tmp).items() if k != "size_bytes"}
-            os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                return _copy_result(infos, out)  # leaving the block renames tmp to out
+            tmp.unlink(missing_ok=True)
+        infos = infos or scan(paths)
+        _reencode(infos, tmp, crossfade=crossfade, quality=quality, preset=preset)
+        result = {k: v for k, v in probe(tmp).items() if k != "size_bytes"}
     return {"method": "reencode", "reason": reason, **result, "path": str(out),
             "inputs": [str(p) for p in paths]}
 

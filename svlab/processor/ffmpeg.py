@@ -10,6 +10,7 @@ is fast even for long clips.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from statistics import median
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..errors import FFmpegError, InputError
 
@@ -68,13 +69,23 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
-def temporary_sibling(path: Path) -> Path:
-    """A fresh hidden name beside `path` (same suffix) for ffmpeg to write before the rename.
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a fresh hidden name beside `path` to write to; rename it to `path` when the block
+    succeeds, delete it when the block fails or is interrupted. So no reader ever sees a
+    half-written file under the final name, and an existing file there survives a failure.
 
-    Same folder, so the final `os.replace` is a rename within one file system (atomic). The
-    file is not created here: ffmpeg creates it, with the usual permissions (umask).
+    Same folder and same suffix (ffmpeg picks the muxer by it), so the rename is atomic within
+    one file system. The file is not created here: the writer creates it with the usual
+    permissions (umask).
     """
-    return path.with_name(f".{path.stem}.{secrets.token_hex(6)}.part{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.part{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)

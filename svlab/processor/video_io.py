@@ -7,7 +7,6 @@ nothing more (benchmarks/encode.py measures it against ffmpeg reading the same r
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -18,7 +17,7 @@ import numpy as np
 
 from ..config import PIXEL_FORMATS, ProcessingConfig
 from ..errors import FFmpegError, InputError
-from .ffmpeg import check_output_path, ffmpeg_exe, probe, run_ffmpeg, stderr_tail, temporary_sibling
+from .ffmpeg import atomic_output, check_output_path, ffmpeg_exe, probe, run_ffmpeg, stderr_tail
 
 MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
@@ -181,41 +180,39 @@ def write_video(
     height, width = first.shape[1:3]
     args = encode_args(width, height, fps, quality=quality, pixel_format=pixel_format,
                        lossless=lossless, preset=preset)
-    tmp = temporary_sibling(path)
     proc = None
-    try:
-        with tempfile.TemporaryFile() as errors:
-            # stderr to a file: a full pipe can never stall ffmpeg while we write its stdin.
-            proc = subprocess.Popen(
-                [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args,
-                 "-y", str(tmp)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-            )
-            try:
-                proc.stdin.write(first.data)
-                for block in blocks:
-                    proc.stdin.write(block.data)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass  # ffmpeg stopped reading; its exit status and stderr say why
-            if proc.wait() != 0:
-                errors.seek(0)
-                raise FFmpegError(
-                    f"encoding {path.name} failed (ffmpeg exit {proc.returncode}): "
-                    f"{stderr_tail(errors.read().decode('utf-8', 'replace'))}"
+    with atomic_output(path) as tmp:
+        try:
+            with tempfile.TemporaryFile() as errors:
+                # stderr to a file: a full pipe can never stall ffmpeg while we write stdin.
+                proc = subprocess.Popen(
+                    [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args,
+                     "-y", str(tmp)],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
                 )
-        os.replace(tmp, path)
-    except BaseException:
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass  # the pipe broke with the process
-        tmp.unlink(missing_ok=True)
-        raise
+                try:
+                    proc.stdin.write(first.data)
+                    for block in blocks:
+                        proc.stdin.write(block.data)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass  # ffmpeg stopped reading; its exit status and stderr say why
+                if proc.wait() != 0:
+                    errors.seek(0)
+                    raise FFmpegError(
+                        f"encoding {path.name} failed (ffmpeg exit {proc.returncode}): "
+                        f"{stderr_tail(errors.read().decode('utf-8', 'replace'))}"
+                    )
+        except BaseException:
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass  # the pipe broke with the process
+            raise
     return path
 
 
