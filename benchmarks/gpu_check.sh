@@ -8,7 +8,9 @@
 #                                       if diffusers is missing, then run the check
 #   benchmarks/gpu_check.sh --dry-run   anywhere: the same script on the CPU, tiny model
 #
-# Results: benchmarks/results/gpu_check.json, and $OUT/gpu_check.json when OUT is set.
+# Then the memory planner's check (benchmarks/memory_gpu.py --quick): predicted vs measured
+# peak per stage of the same full-size model, no offload (issue: within 10%).
+# Results: benchmarks/results/gpu_check.json and memory_gpu.json, and the same in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +34,9 @@ if ! $PY -c 'import diffusers' 2>/dev/null; then
     export PYTHONPATH=/tmp/svlab-site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1
-exec $PY benchmarks/gpu_check.py "$@"
+# 330 s for the speed runs leaves the memory check its ~2 minutes inside the 8.
+$PY benchmarks/gpu_check.py --budget-s 330 "$@"
+if [ "${1:-}" = "--dry-run" ]; then
+    exec $PY benchmarks/memory_gpu.py --dry-run
+fi
+exec timeout 150 $PY benchmarks/memory_gpu.py --quick
