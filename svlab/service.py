@@ -133,8 +133,12 @@ def finish(
     with tracker.stage("encoding"):
         write_video(frames, out, fps, quality=p.quality, pixel_format=p.pixel_format,
                     lossless=p.lossless)
-    manifest = build_manifest(config, clip.record, tracker, inputs, out, frames, fps)
-    write_manifest(out, manifest)
+    try:
+        manifest = build_manifest(config, clip.record, tracker, inputs, out, frames, fps)
+        write_manifest(out, manifest)
+    except BaseException:  # a video without its manifest is a partial result
+        out.unlink(missing_ok=True)
+        raise
     return GenerationResult(frames=frames, video_path=out, manifest=manifest)
 
 

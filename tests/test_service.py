@@ -147,3 +147,15 @@ def test_unreadable_image_file(tmp_path):
 def test_output_must_be_mp4(photo, tmp_path):
     with pytest.raises(InputError, match=r"must be an \.mp4"):
         generate(image=photo, config="cpu-tiny", out=tmp_path / "x.avi")
+
+
+def test_no_video_is_left_without_its_manifest(photo, tmp_path, monkeypatch):
+    import svlab.service
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(svlab.service, "write_manifest", broken)
+    with pytest.raises(OSError, match="disk full"):
+        generate(image=photo, config="cpu-tiny", model="fallback", out=tmp_path / "x.mp4")
+    assert list(tmp_path.iterdir()) == []
