@@ -60,7 +60,6 @@ def generate(
     names (`num_frames=14`, `seed=3`, ...). `loader` reuses an already loaded model.
     """
     config = make_config(config, overrides)
-    out = output_path(out)
     if image is None:
         if not prompt or not prompt.strip():
             raise InputError("nothing to generate from: give an image (path, PIL image or "
@@ -68,9 +67,11 @@ def generate(
         from .story import render_storyboard, storyboard_from_prompt
 
         board = storyboard_from_prompt(prompt, config)
-        return render_storyboard(board, config, out, loader=loader, callback=callback)
+        return render_storyboard(board, config, output_path(out), loader=loader,
+                                 callback=callback)
 
     keyframe = load_image(image, config.width, config.height)
+    out = output_path(out)  # only once the inputs proved good: a bad one creates nothing
     tracker = StageTracker(device_of(config))
     clip = generate_clip(keyframe, config, prompt=prompt, loader=loader, callback=callback,
                          tracker=tracker)

@@ -130,7 +130,7 @@ def test_image_is_cropped_not_distorted():
     ],
 )
 def test_invalid_input_is_an_error_and_writes_nothing(kwargs, message, tmp_path):
-    out = tmp_path / "x.mp4"
+    out = tmp_path / "new-folder" / "x.mp4"
     with pytest.raises(InputError, match=message):
         generate(config="cpu-tiny", out=out, **kwargs)
     assert list(tmp_path.iterdir()) == []
