@@ -72,7 +72,7 @@ def generate(
 
     keyframe = load_image(image, config.width, config.height)
     out = output_path(out)  # only once the inputs proved good: a bad one creates nothing
-    tracker = StageTracker(device_of(config))
+    tracker = StageTracker(device_of(config), release_heap=False)
     clip = generate_clip(keyframe, config, prompt=prompt, loader=loader, callback=callback,
                          tracker=tracker)
     inputs = {"image": _describe_image(image), "prompt": prompt}
@@ -90,7 +90,7 @@ def generate_clip(
 ) -> Clip:
     """One clip from a conditioning image: the model through the recovery ladder, or the
     fallback engine when no model can run. `image` must already have the config's size."""
-    tracker = tracker or StageTracker(device_of(config))
+    tracker = tracker or StageTracker(device_of(config), release_heap=False)
     record: dict[str, Any] = {"engine": "model", "model_info": None, "recovery": [],
                               "fallback_reason": None}
     model, reason = _choose_model(config)

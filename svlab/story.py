@@ -400,7 +400,7 @@ def render_storyboard(
             raise ConfigError(f"scene {i}: {e}") from None
     out = output_path(out)
     text2image = text2image if text2image is not None else TextToImage.from_env()
-    tracker = StageTracker(device_of(config))
+    tracker = StageTracker(device_of(config), release_heap=False)
     notify = callback or (lambda event: None)
     work = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", suffix=".parts", dir=out.parent))
     sidecars: dict[str, Path] = {}

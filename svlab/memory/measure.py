@@ -46,17 +46,23 @@ class StageTracker:
     seconds and its largest peak. Stages do not nest: one is measured at a time.
     """
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", *, release_heap: bool = True):
+        """`release_heap` (CPU only) returns freed heap pages to the system before each stage,
+        so a stage's peak is not hidden by memory an earlier stage freed. It costs tens of
+        milliseconds a stage on a large heap (the pages fault back in), so the generation
+        service turns it off; its CPU peaks then include memory the allocator keeps."""
         import torch
 
         self.device = torch.device(device)
+        self._release_heap = release_heap
         self._cuda = self.device.type == "cuda"
         if self._cuda:
             torch.cuda.synchronize(self.device)
             self._baseline = 0  # allocator counters start at zero with the process
             self.method = "torch.cuda.max_memory_allocated, reset per stage"
         else:
-            _release_free_heap()
+            if release_heap:
+                _release_free_heap()
             # None where the high-water mark cannot be reset (not Linux): peaks unknown.
             self._baseline = _resident_bytes() if _reset_high_water_mark() else None
             self.method = ("process resident-set high-water mark (VmHWM, reset per stage) "
@@ -114,7 +120,8 @@ class StageTracker:
             return torch.cuda.memory_allocated(self.device) - self._baseline
         if self._baseline is None:
             return None
-        _release_free_heap()
+        if self._release_heap:
+            _release_free_heap()
         _reset_high_water_mark()
         return _resident_bytes() - self._baseline
 
