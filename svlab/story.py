@@ -482,14 +482,19 @@ def render_storyboard(
         "scenes": records,
     }
     inputs = {"storyboard": board.title, "scenes": n}
-    manifest = build_manifest(config, record, tracker, inputs, out, frames, fps)
-    manifest.update(to_json_safe({
-        "storyboard": {"title": board.title, "subtitles": board.subtitles,
-                       "music": board.music.name if board.music else None,
-                       "volume": board.volume, "fade": board.fade,
-                       "crossfade": board.crossfade},
-        "captions": {k: v.name for k, v in sidecars.items()} or None,
-        "concat": {"method": concat["method"], "reason": concat["reason"]} if concat else None,
-    }))
-    write_manifest(out, manifest)
+    try:
+        manifest = build_manifest(config, record, tracker, inputs, out, frames, fps)
+        manifest.update(to_json_safe({
+            "storyboard": {"title": board.title, "subtitles": board.subtitles,
+                           "music": board.music.name if board.music else None,
+                           "volume": board.volume, "fade": board.fade,
+                           "crossfade": board.crossfade},
+            "captions": {k: v.name for k, v in sidecars.items()} or None,
+            "concat": {"method": concat["method"], "reason": concat["reason"]} if concat else None,
+        }))
+        write_manifest(out, manifest)
+    except BaseException:  # a video without its manifest is a partial result
+        for path in (out, *sidecars.values()):
+            path.unlink(missing_ok=True)
+        raise
     return GenerationResult(frames=frames, video_path=out, manifest=manifest)
