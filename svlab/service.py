@@ -203,17 +203,16 @@ def make_config(config: VideoConfig | str | dict | None, overrides: dict[str, An
 
 
 def output_path(out: str | Path | None) -> Path:
-    """The video's path: `out`, or a new file under ./outputs/. Its folder must be writable."""
+    """The video's path: `out`, or a new file under ./outputs/; its folder is created."""
+    from .processor.ffmpeg import prepare_output
+
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("outputs") / f"svlab-{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6}.mp4"
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"cannot write to {out.parent}: permission denied")
-    return out
+    return prepare_output(out)
 
 
 def load_image(image: Any, width: int, height: int) -> Image.Image:

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..processor import read_video, write_video
     from ..processor.interpolate import check_method, iter_interpolate, output_count, rate_ratio
-    from .media import output_file
+    from ..processor.ffmpeg import prepare_output
 
     method = check_method(args.method)
     rate_ratio(args.factor, 1.0, args.fps)  # checks the factor or fps before any work
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if len(frames) < 2:
         raise InputError(f"{args.video!r} has {len(frames)} frame; interpolation needs at least 2")
     ratio = rate_ratio(args.factor, fps, args.fps)
-    out = output_file(args.out, (".mp4",))
+    out = prepare_output(args.out, (".mp4",))
     start = time.perf_counter()
     stream = iter_interpolate(frames, args.factor, method, source_fps=fps, target_fps=args.fps)
     out_fps = args.fps if args.fps is not None else fps * args.factor

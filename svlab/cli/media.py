@@ -4,7 +4,6 @@ the fallback engine from the command line."""
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -59,25 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_probe)
 
 
-def output_file(path: str, suffixes: tuple[str, ...] | None = None) -> Path:
-    """The output path, its folder created; a wrong suffix or unwritable folder is a user error."""
-    out = Path(path)
-    if suffixes and out.suffix.lower() not in suffixes:
-        raise InputError(f"output {path!r} must end in {' or '.join(suffixes)}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot create output folder {str(out.parent)!r}: "
-                         f"{e.strerror or e}") from None
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise InputError(f"output folder {str(out.parent)!r} is not writable")
-    return out
-
-
 def run_placeholder(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..processor.ffmpeg import atomic_output
+    from ..processor.ffmpeg import atomic_output, prepare_output
     from ..processor.placeholder import find_font, placeholder_image
 
     suffixes = tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
@@ -86,7 +70,7 @@ def run_placeholder(args: argparse.Namespace) -> int:
         raise InputError(f"output {args.out!r} must be an image file: .png, .jpg, .webp, ...")
     image = placeholder_image(args.text, args.width, args.height, color=args.color,
                               text_color=args.text_color, font_size=args.font_size)
-    out = output_file(args.out)
+    out = prepare_output(args.out)
     with atomic_output(out) as tmp:
         image.save(tmp, format=Image.registered_extensions()[out.suffix.lower()])
     if args.json:
@@ -100,13 +84,14 @@ def run_placeholder(args: argparse.Namespace) -> int:
 def run_fallback(args: argparse.Namespace) -> int:
     from ..fallback import FALLBACK_PRESET, fallback_frames
     from ..processor import write_video
+    from ..processor.ffmpeg import prepare_output
 
     config = config_from_args(args)
     start = time.perf_counter()
     frames = fallback_frames(width=config.width, height=config.height,
                              num_frames=config.num_frames, fps=config.fps, seed=config.seed,
                              text=args.text, image=args.image, color=args.color)
-    out = output_file(args.out, (".mp4",))  # only once the inputs proved good
+    out = prepare_output(args.out, (".mp4",))  # only once the inputs proved good
     write_video(frames, out, config.fps, processing=config.processing, preset=FALLBACK_PRESET)
     seconds = time.perf_counter() - start
     record = {
@@ -123,11 +108,11 @@ def run_fallback(args: argparse.Namespace) -> int:
 
 def run_concat(args: argparse.Namespace) -> int:
     from ..processor import concat_videos
-    from ..processor.ffmpeg import check_input_file
+    from ..processor.ffmpeg import check_input_file, prepare_output
 
     for path in args.inputs:
         check_input_file(path)
-    out = output_file(args.out, (".mp4",))
+    out = prepare_output(args.out, (".mp4",))
     result = concat_videos(args.inputs, out, crossfade=args.crossfade)
     if args.json:
         print_json(result)

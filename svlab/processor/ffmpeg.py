@@ -69,6 +69,21 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
+def prepare_output(path: str | Path, suffixes: tuple[str, ...] | None = None) -> Path:
+    """For commands and the service, which make the output folder on the user's behalf: check
+    the suffix, create the folder, then `check_output_path`. Library writers do not create
+    folders; a missing one is an error there."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"output {str(path)!r} must end in {' or '.join(suffixes)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create output folder {str(path.parent)!r}: "
+                         f"{e.strerror or e}") from None
+    return check_output_path(path)
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a fresh hidden name beside `path` to write to; rename it to `path` when the block
