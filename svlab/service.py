@@ -93,7 +93,7 @@ def generate_clip(
     tracker = tracker or StageTracker(device_of(config), release_heap=False)
     record: dict[str, Any] = {"engine": "model", "model_info": None, "recovery": [],
                               "fallback_reason": None}
-    model, reason = _choose_model(config)
+    model, reason = model_to_load(config)
     if model is not None:
         try:
             loader = loader or cached_loader(config.replace(model=model))
@@ -269,7 +269,7 @@ def unload_models() -> None:
         loader.unload()
 
 
-def _choose_model(config: VideoConfig) -> tuple[str | None, str | None]:
+def model_to_load(config: VideoConfig) -> tuple[str | None, str | None]:
     """(model to load, None) or (None, why the fallback engine answers instead)."""
     if config.model == "fallback":
         return None, "the fallback engine was asked for (model='fallback')"

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import VideoConfig
 from ..errors import SvlabError
+from ..processor.ffmpeg import atomic_output
 from .store import FINISHED, STATUSES, TaskStore, valid_task_id
 from .worker import Worker, inputs_dir, task_config, uploads_dir, video_path
 
@@ -117,19 +118,13 @@ def _request_body_docs() -> dict[str, Any]:
 def preload_model(config: VideoConfig):
     """Load the server's model once at start (None for the fallback engine). A model that
     cannot load is logged, not fatal: tasks then run on the fallback engine and say why."""
-    if config.model == "fallback":
-        return None
     from ..errors import ModelUnavailableError
-    from ..service import cached_loader
+    from ..service import cached_loader, model_to_load
 
-    model = config.model
-    if model == "auto":
-        from ..models import choose_model
-
-        model, reason = choose_model(config)
-        if model == "fallback":
-            log.warning("no model will be loaded: %s", reason)
-            return None
+    model, reason = model_to_load(config)
+    if model is None:
+        log.warning("no model will be loaded: %s", reason)
+        return None
     try:
         loader = cached_loader(config.replace(model=model))
         loader.load()
@@ -291,7 +286,8 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
         suffix = check(fields, image)
         if image is not None:
             name = f"{uuid.uuid4().hex}{suffix}"
-            _write_atomic(uploads_dir(data) / name, image)
+            with atomic_output(uploads_dir(data) / name) as tmp:
+                tmp.write_bytes(image)
             fields["image"] = f"uploads/{name}"
         task = store.create(fields)
         worker.wake()
@@ -380,13 +376,3 @@ def _image_suffix(data: bytes) -> str:
         raise HTTPException(415, f"image format {fmt} is not accepted; accepted: "
                                  + ", ".join(IMAGE_FORMATS))
     return IMAGE_FORMATS[fmt]
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_bytes(content)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
