@@ -282,11 +282,14 @@ def model_to_load(config: VideoConfig) -> tuple[str | None, str | None]:
 
 
 def device_of(config: VideoConfig) -> str:
-    if config.device != "auto":
-        return config.device
-    import torch
+    """Where the run's work happens, for measuring it: the model's device, or the CPU when
+    the configured device cannot be used (the fallback engine then answers, on the CPU)."""
+    from .models import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return resolve_device(config.device)
+    except ModelUnavailableError:
+        return "cpu"
 
 
 def _describe_image(image: Any) -> str:

@@ -159,3 +159,11 @@ def test_no_video_is_left_without_its_manifest(photo, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         generate(image=photo, config="cpu-tiny", model="fallback", out=tmp_path / "x.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_answers_with_fallback_and_says_why(photo, tiny_config, tmp_path):
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", device="cuda")
+    assert result.manifest["engine"] == "fallback"
+    assert "no usable CUDA device" in result.manifest["fallback_reason"]
+    assert result.video_path.is_file()

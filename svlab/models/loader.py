@@ -47,7 +47,7 @@ class VideoModelLoader:
         self.config = config
         self.resolved = resolved
         self.pipeline = None
-        self.device = _pick_device(config.device)
+        self.device = resolve_device(config.device)
         self.dtype_name = _pick_dtype(config, self.device)
         self.attention = _pick_attention(config.attention, self.device)
         self.info: dict[str, Any] = {
@@ -248,7 +248,8 @@ def _quiet_loading():
         transformers_logging.enable_progress_bar()
 
 
-def _pick_device(device: str) -> str:
+def resolve_device(device: str) -> str:
+    """"auto" -> cuda when usable, else cpu; "cuda" without a usable device is an error."""
     import torch
 
     if device == "auto":
