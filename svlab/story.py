@@ -292,8 +292,9 @@ class TextToImage:
             import torch
             from diffusers import AutoPipelineForText2Image
 
-            device = self.device if self.device != "auto" else (
-                "cuda" if torch.cuda.is_available() else "cpu")
+            from .models import resolve_device
+
+            device = resolve_device(self.device)
             dtype = torch.float16 if device == "cuda" else torch.float32
             try:
                 pipe = AutoPipelineForText2Image.from_pretrained(
