@@ -16,12 +16,13 @@ Every step is appended to `recovery`, which goes into the manifest.
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from .memory.measure import encoding_then_denoising
 
 logger = logging.getLogger(__name__)
 
@@ -82,16 +83,8 @@ def denoise(pipe, image, config, *, tracker, callback=None) -> torch.Tensor:
             callback({"stage": "denoising", "step": i + 1, "steps": steps})
         return {}
 
-    with ExitStack() as stages:
-        stages.enter_context(tracker.stage("image_encoding"))
-
-        def on_first_unet_call(module, args):
-            handle.remove()
-            stages.close()
-            stages.enter_context(tracker.stage("denoising"))
-
-        handle = pipe.unet.register_forward_pre_hook(on_first_unet_call)
-        try:
+    try:
+        with encoding_then_denoising(tracker, pipe.unet):
             return pipe(
                 image,
                 height=config.height,
@@ -107,9 +100,8 @@ def denoise(pipe, image, config, *, tracker, callback=None) -> torch.Tensor:
                 output_type="latent",
                 callback_on_step_end=on_step_end,
             ).frames
-        finally:
-            handle.remove()
-            bar.close()
+    finally:
+        bar.close()
 
 
 def to_uint8(video: np.ndarray) -> np.ndarray:

@@ -136,6 +136,25 @@ class StageTracker:
         return None if high_water is None else max(0, high_water - self._baseline)
 
 
+@contextlib.contextmanager
+def encoding_then_denoising(tracker: StageTracker, unet) -> Iterator[None]:
+    """Measure a pipeline call as "image_encoding" until the UNet's first call and
+    "denoising" from then on: the split of SVD's call that its own API does not expose."""
+    with contextlib.ExitStack() as stages:
+        stages.enter_context(tracker.stage("image_encoding"))
+
+        def on_first_unet_call(module, args):
+            handle.remove()
+            stages.close()
+            stages.enter_context(tracker.stage("denoising"))
+
+        handle = unet.register_forward_pre_hook(on_first_unet_call)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+
 def measure_stages(
     model: str = "tiny",
     *,
@@ -185,15 +204,7 @@ def measure_stages(
     if s["forward_chunking"]:
         pipe.unet.enable_forward_chunking()
     image = Image.new("RGB", (s["width"], s["height"]), (120, 90, 60))
-    with torch.no_grad(), contextlib.ExitStack() as stages:
-        stages.enter_context(tracker.stage("image_encoding"))
-
-        def first_unet_call(module, args):
-            handle.remove()
-            stages.close()
-            stages.enter_context(tracker.stage("denoising"))
-
-        handle = pipe.unet.register_forward_pre_hook(first_unet_call)
+    with torch.no_grad(), encoding_then_denoising(tracker, pipe.unet):
         latents = pipe(image, height=s["height"], width=s["width"], num_frames=s["num_frames"],
                        num_inference_steps=num_inference_steps,
                        max_guidance_scale=s["max_guidance_scale"],
