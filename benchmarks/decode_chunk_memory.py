@@ -21,8 +21,8 @@ import torch
 from svlab.config import load_config
 from svlab.memory import StageTracker
 from svlab.models import VideoModelLoader
-from svlab.recovery import denoise
-from svlab.service import load_image
+from svlab.processor.images import load_image
+from svlab.run.stages import decode, denoise
 
 SETTINGS = dict(height=512, width=512, num_frames=16, num_inference_steps=1)
 CHUNKS = [16, 8, 4, 2, 1, 16]
@@ -37,17 +37,17 @@ def main() -> dict:
     loader = VideoModelLoader(config)
     pipe = loader.load()
     image = load_image(picture, config.width, config.height)
-    latents = denoise(pipe, image, config, tracker=StageTracker("cpu"))
+    latents = denoise(pipe, loader.family, image, None, config, tracker=StageTracker("cpu"))
     rows = []
     for chunk in CHUNKS:
         tracker = StageTracker("cpu")
-        with tracker.stage("decoding"), torch.no_grad():
-            loader.decode(latents, decode_chunk_size=chunk)
+        with tracker.stage("decoding"):
+            decode(pipe, loader.family, latents, chunk)
         row = tracker.table()["decoding"]
-        rows.append({"decode_chunk_size": chunk, "added_bytes": row["added_bytes"],
-                     "seconds": row["seconds"]})
-        print(f"decode_chunk_size {chunk:3d}: +{row['added_bytes'] / 2**20:8.1f} MiB "
-              f"in {row['seconds']:.2f}s")
+        rows.append({"decode_chunk_size": chunk, "added_bytes": row.added_bytes,
+                     "seconds": row.seconds})
+        print(f"decode_chunk_size {chunk:3d}: +{row.added_bytes / 2**20:8.1f} MiB "
+              f"in {row.seconds:.2f}s")
     curve = [r["added_bytes"] for r in rows[:-1]]
     result = {
         "claim": "decoding's peak memory drops with the decode chunk size",

@@ -13,8 +13,8 @@ not looked at beyond counting NaNs).
 Each run is a process of its own (a fresh CUDA context, so no memory or compiled graph of an
 earlier run is counted, and a run that outlasts the remaining time budget is stopped and
 recorded as such instead of overrunning): load (timed), a short warm-up (kernel selection, and
-compilation with `torch.compile`), then `--repeats` timed generations. Denoising (the pipeline call to latents,
-image encoding included) and decoding (`VideoModelLoader.decode`) are separate stages, each
+compilation with `torch.compile`), then `--repeats` timed generations, run as the service runs
+them (`svlab.run.stages`): image encoding, denoising and decoding are separate stages, each
 with its own peak `torch.cuda.max_memory_allocated` (reset when the stage starts). Step times
 come from the step callback, synchronised. After `unload()`, the memory still allocated is
 recorded: it shows whether unloading really freed the weights.
@@ -27,6 +27,7 @@ Writes benchmarks/results/gpu_check.json (and $OUT/gpu_check.json when OUT is se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -47,6 +48,7 @@ from svlab.memory import StageTracker  # noqa: E402
 from svlab.models import (  # noqa: E402
     VideoModelLoader, build_pipeline, get_spec, write_tiny_model, xformers_available,
 )
+from svlab.run.stages import decode, denoise  # noqa: E402
 
 RESULT = Path(__file__).with_name("results") / "gpu_check.json"
 WORK = Path(__file__).with_name("work")
@@ -178,14 +180,14 @@ def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
     timed = [generate(loader, image, config, steps=config.num_inference_steps, device=device)
              for _ in range(repeats)]
     loader.unload()
-    info = dict(loader.info)
+    info = dataclasses.asdict(loader.info)
     after_unload = torch.cuda.memory_allocated() if device == "cuda" else None
 
     def median(key):
         return round(statistics.median(t[key] for t in timed), 3)
 
-    peaks = {stage: max(t["stages"][stage]["peak_bytes"] or 0 for t in timed)
-             for stage in ("denoising", "decoding")}
+    peaks = {stage: max(t["stages"][stage].peak_bytes or 0 for t in timed)
+             for stage in ("image_encoding", "denoising", "decoding")}
     return {
         "settings": {k: getattr(config, k) for k in (
             "num_inference_steps", "decode_chunk_size", "offload", "forward_chunking",
@@ -193,6 +195,7 @@ def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
         "load_seconds": round(load_seconds, 2),
         "warmup_seconds": round(warm["seconds"], 2),
         "seconds": median("seconds"),
+        "encoding_seconds": median("encoding_seconds"),
         "denoising_seconds": median("denoising_seconds"),
         "step_seconds": median("step_seconds"),
         "decoding_seconds": median("decoding_seconds"),
@@ -207,36 +210,31 @@ def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
 
 
 def generate(loader, image, config, *, steps: int, device: str) -> dict:
-    """One clip in two stages, as svlab's service runs it: latents, then decoding."""
-    pipe = loader.pipeline
+    """One clip as svlab's service runs it (`svlab.run.stages`): the pipeline call to latents
+    (image encoding, then denoising), then decoding."""
+    config = config.replace(num_inference_steps=steps)
     tracker = StageTracker(device)
     stamps: list[float] = []
 
-    def on_step_end(pipeline, i, t, kwargs):
+    def on_step(event):
         if device == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
-        return {}
 
     start = time.perf_counter()
-    with tracker.stage("denoising"), torch.no_grad():
-        latents = pipe(image, height=config.height, width=config.width,
-                       num_frames=config.num_frames, num_inference_steps=steps,
-                       fps=config.fps, motion_bucket_id=config.motion_bucket_id,
-                       noise_aug_strength=config.noise_aug_strength,
-                       min_guidance_scale=config.min_guidance_scale,
-                       max_guidance_scale=config.max_guidance_scale,
-                       generator=torch.Generator("cpu").manual_seed(config.seed),
-                       output_type="latent", callback_on_step_end=on_step_end).frames
+    latents = denoise(loader.pipeline, loader.family, image, None, config, tracker=tracker,
+                      callback=on_step)
     with tracker.stage("decoding"):
-        frames = loader.decode(latents, decode_chunk_size=config.decode_chunk_size)
+        frames = decode(loader.pipeline, loader.family, latents,
+                        config.decode_chunk_size or config.num_frames)
     seconds = time.perf_counter() - start
     table = tracker.table()
     steps_taken = np.diff(stamps) if len(stamps) > 1 else np.array([float("nan")])
     return {
         "seconds": seconds,
-        "denoising_seconds": table["denoising"]["seconds"],
-        "decoding_seconds": table["decoding"]["seconds"],
+        "encoding_seconds": table["image_encoding"].seconds,
+        "denoising_seconds": table["denoising"].seconds,
+        "decoding_seconds": table["decoding"].seconds,
         "step_seconds": float(np.median(steps_taken)),
         "stages": table,
         "nan_frames": int(np.isnan(frames).any(axis=(2, 3, 4)).sum()),

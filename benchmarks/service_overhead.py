@@ -22,7 +22,8 @@ import torch
 
 from svlab.config import load_config
 from svlab.models import VideoModelLoader
-from svlab.service import generate_clip, load_image
+from svlab.processor.images import load_image
+from svlab.run.clip import generate_clip
 
 REPEATS, TARGET = 9, 1.05
 SETTINGS = dict(height=128, width=128, num_frames=8, num_inference_steps=4)

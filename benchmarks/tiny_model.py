@@ -57,7 +57,7 @@ def main() -> dict:
         loader = VideoModelLoader(load_config("cpu-tiny", overrides={"model": str(folder)}))
         for i in range(REPEATS):
             pipe = loader.load()
-            loads.append(loader.info["load_seconds"])
+            loads.append(loader.info.load_seconds)
             if i == 0:
                 torch.set_num_threads(1)
                 clip_seconds(pipe, image, 4)  # warm-up: first-call allocations
@@ -70,7 +70,7 @@ def main() -> dict:
                         clips[n].append(clip_seconds(pipe, image, n))
             del pipe
             loader.unload()
-            unloads.append(loader.info["unload_seconds"])
+            unloads.append(loader.info.unload_seconds)
     median = lambda xs: round(statistics.median(xs), 3)  # noqa: E731
     report = {
         "claim": f"4-frame 64x64 clip, 4 steps: under {TARGET_SECONDS:g} s on {THREADS} cores",

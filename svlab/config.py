@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -28,6 +29,17 @@ DEVICES = ("auto", "cpu", "cuda")
 CODECS = ("libx264",)
 PIXEL_FORMATS = ("yuv420p", "yuv444p")
 INTERPOLATION_METHODS = ("none", "repeat", "blend", "minterpolate", "flow", "rife")
+AUTO_PROFILE = "auto"  # not in PROFILES: fitted to the device by svlab.run.resolve_config
+
+# Upper bounds on the work one config may ask for, checked before any work starts. They are
+# far above what any model here was trained for (SVD: 25 frames at 1024x576, 25 steps), so
+# they refuse only mistakes and abuse; a server can set tighter limits of its own.
+MAX_FRAMES = 1024
+MAX_STEPS = 1000
+MAX_SIDE = 4096  # pixels, each of height and width
+MAX_FPS = 240
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1
+MAX_GUIDANCE = 100.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +61,8 @@ class ProcessingConfig:
         _check_choice("interpolation", self.interpolation, INTERPOLATION_METHODS)
         _check_range("quality", self.quality, 0, 51)
         _check_range("interpolation_factor", self.interpolation_factor, 1, 16)
-        if self.target_fps is not None and self.target_fps <= 0:
-            raise ConfigError(f"target_fps must be positive, got {self.target_fps}")
+        if self.target_fps is not None:
+            _check_range("target_fps", self.target_fps, 0.0, MAX_FPS, low_open=True)
         if self.interpolation_factor > 1 and self.target_fps is not None:
             raise ConfigError("give interpolation_factor or target_fps, not both")
         if self.interpolation == "none" and (self.interpolation_factor > 1 or self.target_fps):
@@ -62,10 +74,11 @@ class ProcessingConfig:
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """What to generate and how to run the model. Defaults are the seed's `standard` profile."""
+    """What to generate and how to run the model. Defaults are the `standard` profile, the
+    reference configuration of the system svlab comes from."""
 
     model: str = "auto"
-    use_fp16: bool = True  # the seed's switch: half precision wherever the device supports it
+    use_fp16: bool = True  # the reference switch: half precision wherever the device allows
     num_inference_steps: int = 25
     height: int = 576
     width: int = 1024
@@ -87,28 +100,29 @@ class VideoConfig:
 
     def __post_init__(self):
         _check_types(self)
-        for name in ("num_inference_steps", "num_frames", "fps"):
-            _check_range(name, getattr(self, name), 1, None)
+        _check_range("num_inference_steps", self.num_inference_steps, 1, MAX_STEPS)
+        _check_range("num_frames", self.num_frames, 1, MAX_FRAMES)
+        _check_range("fps", self.fps, 1, MAX_FPS)
         for name in ("height", "width"):
             value = getattr(self, name)
-            if value < 8 or value % 8:
+            _check_range(name, value, 8, MAX_SIDE)
+            if value % 8:
                 raise ConfigError(
-                    f"{name}={value} cannot be taken by the model: Stable Video Diffusion's "
-                    f"VAE needs a positive multiple of 8 (nearest: {max(8, round(value / 8) * 8)})"
+                    f"{name}={value} cannot be taken by the model: the VAE needs a positive "
+                    f"multiple of 8 (nearest: {max(8, round(value / 8) * 8)})"
                 )
+        _check_range("seed", self.seed, 0, MAX_SEED)
         _check_range("motion_bucket_id", self.motion_bucket_id, 0, 1023)
         _check_range("noise_aug_strength", self.noise_aug_strength, 0.0, 10.0)
-        _check_range("min_guidance_scale", self.min_guidance_scale, 0.0, None)
-        _check_range("max_guidance_scale", self.max_guidance_scale, 0.0, None)
+        _check_range("min_guidance_scale", self.min_guidance_scale, 0.0, MAX_GUIDANCE)
+        _check_range("max_guidance_scale", self.max_guidance_scale, 0.0, MAX_GUIDANCE)
         if self.min_guidance_scale > self.max_guidance_scale:
             raise ConfigError(
                 f"min_guidance_scale ({self.min_guidance_scale}) must not exceed "
                 f"max_guidance_scale ({self.max_guidance_scale})"
             )
         if self.decode_chunk_size is not None:
-            _check_range("decode_chunk_size", self.decode_chunk_size, 1, None)
-        if self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
+            _check_range("decode_chunk_size", self.decode_chunk_size, 1, MAX_FRAMES)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("attention", self.attention, ATTENTION)
         _check_choice("offload", self.offload, OFFLOAD)
@@ -126,23 +140,25 @@ class VideoConfig:
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # The seed's standard configuration.
+    # The reference system's standard configuration.
     "standard": {},
-    # The seed's low-VRAM configuration, plus model offload and chunked decoding.
+    # The reference system's low-VRAM configuration, plus model offload and chunked decoding.
     "low-vram": dict(
         num_inference_steps=15, height=512, width=512, num_frames=15, fps=6,
         offload="model", decode_chunk_size=2, forward_chunking=True,
     ),
-    # `standard`, then the fastest memory settings whose predicted peak fits the GPU (offload,
-    # forward chunking, decode chunk size; see docs/vram.md). The budget is the CUDA card's
-    # memory, or SVLAB_VRAM (e.g. "8GiB"). Without CUDA there is no VRAM to fit: standard.
-    "auto": {},
     # A few seconds on a 2-core CPU with the tiny random-weight model: tests and demos.
     "cpu-tiny": dict(
         model="tiny", use_fp16=False, num_inference_steps=4, height=64, width=64,
         num_frames=8, fps=6, device="cpu",
     ),
 }
+
+
+def profile_names() -> list[str]:
+    """Every profile a user may name: PROFILES and `auto` (`standard` fitted to the GPU by the
+    memory planner; see `svlab.run.resolve_config`)."""
+    return [*PROFILES, AUTO_PROFILE]
 
 
 def setting_names() -> list[str]:
@@ -159,38 +175,20 @@ def load_config(
     """Build a config: profile defaults, then a YAML/JSON file, then overrides.
 
     A file may name its own `profile`; an explicit `profile` argument other than None wins.
+    The `auto` profile depends on the device, so it is not made here: `svlab.resolve_config`
+    (what `generate`, the CLI and the task API use) fits it to the GPU.
     """
     from_file: dict[str, Any] = dict(read_config_file(file)) if file else {}
     file_profile = from_file.pop("profile", None)
     name = profile if profile is not None else (file_profile or "standard")
+    if name == AUTO_PROFILE:
+        raise ConfigError("profile 'auto' is fitted to the device when a run starts: use "
+                          "svlab.resolve_config('auto', ...) or pass config='auto' to generate")
     if name not in PROFILES:
-        raise ConfigError(unknown_choice("profile", name, PROFILES))
+        raise ConfigError(unknown_choice("profile", name, profile_names()))
     config = _apply(VideoConfig(), PROFILES[name])
     config = _apply(config, from_file)
-    config = _apply(config, dict(overrides or {}))
-    return fit_to_vram(config) if name == "auto" else config
-
-
-def fit_to_vram(config: VideoConfig) -> VideoConfig:
-    """The config with the fastest offload/chunking whose predicted peak fits the VRAM budget
-    (the `auto` profile). Unchanged when there is no CUDA device and no SVLAB_VRAM, or when the
-    model is not a registry id (a local folder has no known architecture to plan)."""
-    import os
-
-    budget = os.environ.get("SVLAB_VRAM")
-    if not budget:
-        import torch
-
-        if not torch.cuda.is_available():
-            return config
-    from .memory import recommend_for
-    from .models import choose_model, list_specs
-
-    model = choose_model(config)[0] if config.model == "auto" else config.model
-    if model not in {spec.id for spec in list_specs()}:
-        return config
-    fitted = recommend_for(config.replace(model=model), budget or None)
-    return config.replace(**fitted["overrides"])
+    return _apply(config, dict(overrides or {}))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -202,17 +200,17 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; accepted: a YAML or JSON "
+                          "mapping of setting names to values") from None
+    import yaml
 
-            data = yaml.safe_load(text)
-    except ValueError as e:  # json.JSONDecodeError and yaml.YAMLError both say where
-        raise ConfigError(f"config file {path} is not valid: {e}") from None
-    except Exception as e:  # yaml.YAMLError is not a ValueError
-        raise ConfigError(f"config file {path} is not valid: {e}") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, RecursionError) as e:  # each says where
+        detail = " ".join(str(e).split()) if not isinstance(e, RecursionError) else \
+            "nested too deeply"
+        raise ConfigError(f"config file {path} is not valid: {detail}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -248,6 +246,8 @@ def _check_types(obj) -> None:
             raise ConfigError(
                 f"{f.name} must be {_type_name(expected)}, got {type(value).__name__} {value!r}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
         # ints are accepted where floats are expected; store them as floats
         if isinstance(value, int) and not isinstance(value, bool) and float in _args(expected):
             object.__setattr__(obj, f.name, float(value))
@@ -285,7 +285,7 @@ def _check_choice(name: str, value: str, choices) -> None:
         raise ConfigError(unknown_choice(name, value, choices))
 
 
-def _check_range(name: str, value, low, high) -> None:
-    if value < low or (high is not None and value > high):
-        accepted = f">= {low}" if high is None else f"from {low} to {high}"
+def _check_range(name: str, value, low, high, *, low_open: bool = False) -> None:
+    if value < low or value > high or (low_open and value == low):
+        accepted = f"above {low} up to {high}" if low_open else f"from {low} to {high}"
         raise ConfigError(f"{name}={value} is out of range; accepted: {accepted}")

@@ -8,6 +8,7 @@ was wrong and what is accepted. The CLI turns these into exit status 2 and one l
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 
 class SvlabError(Exception):
@@ -28,6 +29,17 @@ class ModelUnavailableError(SvlabError, RuntimeError):
 
 class FFmpegError(SvlabError, RuntimeError):
     """ffmpeg refused a job; the message holds the end of its stderr."""
+
+
+def require_file(path: str | Path, what: str) -> Path:
+    """`path` as a Path when it names a file; else the standard InputError (checked before any
+    heavy import, so a command line's mistake is answered at once)."""
+    path = Path(path)
+    if "\0" in str(path):
+        raise InputError(f"{what} path contains a NUL byte")
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    return path
 
 
 def did_you_mean(name: str, choices) -> str:

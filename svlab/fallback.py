@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from .config import VideoConfig
 from .errors import InputError
+from .processor.images import read_image
 from .processor.placeholder import parse_color, placeholder_image
-from .processor.video_io import _one_frame, write_video
+from .processor.video_io import to_uint8_frame
 
 MAX_ZOOM = 1.15  # the most the camera closes in over a clip: gentle, as a slow push-in
 ZOOM_PER_SECOND = 0.04  # so short clips move less than long ones
 BAR_HEIGHT = 0.012  # progress bar, as a fraction of the frame height
-FALLBACK_PRESET = "veryfast"  # x264 preset of fallback_video
 
 
 def fallback_frames(
@@ -75,22 +75,12 @@ def seed_color(seed: int) -> tuple[int, int, int]:
 
 
 def _load_image(image: Any) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as opened:
-                image = opened.convert("RGB")
-        except FileNotFoundError:
-            raise InputError(f"image {str(image)!r} does not exist") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise InputError(f"cannot read image {str(image)!r}: {e}") from None
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+    if isinstance(image, (str, Path, Image.Image)):
+        return np.asarray(read_image(image)[0])
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[-1] != 3:
         shown = image.shape if isinstance(image, np.ndarray) else type(image).__name__
         raise InputError(f"image must be a PIL image, an H x W x 3 array or a path, got {shown}")
-    return np.ascontiguousarray(_one_frame(image, 0))
+    return np.ascontiguousarray(to_uint8_frame(image, 0))
 
 
 def _ken_burns(image: np.ndarray, width: int, height: int, num_frames: int, seconds: float,
@@ -127,26 +117,3 @@ def _ken_burns(image: np.ndarray, width: int, height: int, num_frames: int, seco
         cv2.warpAffine(base, matrix, (width, height), dst=frames[i], flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REFLECT)
     return frames
-
-
-def fallback_video(
-    config: VideoConfig,
-    out: str | Path,
-    *,
-    text: str | None = None,
-    image: Any = None,
-    color: Any = None,
-    preset: str = FALLBACK_PRESET,
-) -> tuple[np.ndarray, Path]:
-    """Fallback frames for `config` (size, frames, fps, seed) encoded to `out` with its
-    processing settings; returns the frames and the path written.
-
-    x264's `veryfast` preset by default: the fallback stands in for a clip that could not be
-    made, so it should arrive quickly; at the same CRF it looks the same, in a slightly larger
-    file.
-    """
-    frames = fallback_frames(width=config.width, height=config.height,
-                             num_frames=config.num_frames, fps=config.fps, seed=config.seed,
-                             text=text, image=image, color=color)
-    path = write_video(frames, out, config.fps, processing=config.processing, preset=preset)
-    return frames, path

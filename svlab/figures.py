@@ -12,6 +12,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .errors import ConfigError
+from .memory import recommend
+
 Column = str | tuple[str, str | Callable[[dict], Any]]
 GiB, MiB = 2**30, 2**20
 
@@ -109,9 +112,6 @@ def plan_sweep_plot(sweep: Sequence[dict[str, Any]], title: str):
 def recommendations_table(model: str, height: int, width: int, num_frames: int,
                           budgets_gib: Sequence[str | float]) -> str:
     """The fastest setting that fits each card size; an impossible budget says why."""
-    from .errors import ConfigError
-    from .memory import recommend
-
     rows = []
     for budget in budgets_gib:
         try:

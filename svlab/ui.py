@@ -20,7 +20,10 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .config import PROFILES, load_config
 from .errors import InputError, SvlabError
+from .models import list_specs
+from .service import generate
 
 logger = logging.getLogger(__name__)
 
@@ -191,9 +194,6 @@ class GenerationPanel:
     def __init__(self, *, out_dir: str | Path = "outputs", profile: str = "cpu-tiny") -> None:
         import ipywidgets as w
 
-        from .config import PROFILES
-        from .models import list_specs
-
         self.out_dir = Path(out_dir)
         self.result = None
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="Image")
@@ -230,8 +230,6 @@ class GenerationPanel:
 
     def apply_profile(self, name: str) -> None:
         """Set the model and the sliders to a profile's values."""
-        from .config import load_config
-
         config = load_config(name)
         if config.model in self.model.options:
             self.model.value = config.model
@@ -248,8 +246,6 @@ class GenerationPanel:
     def generate(self):
         """Run one generation with the panel's state; returns the result, or None after an
         error (which the panel then shows)."""
-        from .service import generate
-
         self.button.disabled, self.result = True, None
         self.status.value, self.manifest.value, self.video.value = "", "", b""
         self.progress.value, self.progress.description = 0, "starting"

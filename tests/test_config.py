@@ -1,12 +1,14 @@
 import json
 
 import pytest
+import torch
 
 from svlab.config import PROFILES, VideoConfig, load_config, setting_names
 from svlab.errors import ConfigError
+from svlab.run.settings import resolve_config
 
 
-def test_profiles_hold_the_seed_values():
+def test_profiles_hold_the_reference_values():
     standard = load_config("standard")
     assert (standard.use_fp16, standard.num_inference_steps, standard.height, standard.width,
             standard.num_frames, standard.fps) == (True, 25, 576, 1024, 25, 6)
@@ -52,7 +54,7 @@ def test_replace_validates():
     [
         ({"height": 577}, r"height=577 .*multiple of 8 \(nearest: 576\)"),
         ({"width": 0}, "width=0"),
-        ({"num_frames": 0}, r"num_frames=0 is out of range; accepted: >= 1"),
+        ({"num_frames": 0}, r"num_frames=0 is out of range; accepted: from 1 to 1024"),
         ({"num_inference_steps": -1}, "num_inference_steps=-1"),
         ({"fps": 0}, "fps=0"),
         ({"num_frame": 3}, r"unknown setting 'num_frame' \(did you mean 'num_frames'\?\)"),
@@ -104,19 +106,69 @@ def test_every_profile_is_valid():
         load_config(name)
 
 
+def test_auto_profile_is_fitted_by_resolve_config_not_load_config():
+    with pytest.raises(ConfigError, match="resolve_config"):
+        load_config("auto")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_auto_profile_without_a_gpu_or_budget_is_standard(monkeypatch):
     monkeypatch.delenv("SVLAB_VRAM", raising=False)
-    assert load_config("auto") == load_config("standard")
+    assert resolve_config("auto") == load_config("standard")
 
 
 def test_auto_profile_fits_the_budget(monkeypatch):
     from svlab.memory import plan_memory
 
     monkeypatch.setenv("SVLAB_VRAM", "8GiB")
-    config = load_config("auto", overrides={"model": "svd-xt"})
-    assert (config.height, config.width, config.num_frames) == (576, 1024, 25)
+    config = resolve_config("auto", {"model": "svd-xt", "seed": 3})
+    assert (config.height, config.width, config.num_frames, config.seed) == (576, 1024, 25, 3)
     plan = plan_memory("svd-xt", height=576, width=1024, num_frames=25,
                        offload=config.offload, decode_chunk_size=config.decode_chunk_size,
                        forward_chunking=config.forward_chunking)
     assert plan["peak_bytes"] <= 8 * 2**30
     assert config.offload != "none"  # SVD-XT at 1024x576 does not fit 8 GiB without offload
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("name", ["noise_aug_strength", "min_guidance_scale",
+                                  "max_guidance_scale", "target_fps"])
+def test_float_settings_must_be_finite(name, value):
+    with pytest.raises(ConfigError, match=f"{name} must be a finite number"):
+        load_config(overrides={name: value, "interpolation": "blend"})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"num_frames": 10**6}, r"num_frames=1000000 is out of range; accepted: from 1 to 1024"),
+    ({"num_inference_steps": 10**6}, "num_inference_steps=1000000 is out of range"),
+    ({"height": 10**20}, "height=100000000000000000000 is out of range"),
+    ({"seed": 10**23}, "seed=.* is out of range"),
+    ({"fps": 10**6}, "fps=1000000 is out of range"),
+    ({"interpolation": "flow", "target_fps": 1e6}, "target_fps=1000000.0 is out of range"),
+    ({"max_guidance_scale": 1e9}, "max_guidance_scale=.* is out of range"),
+])
+def test_work_is_bounded(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_nan_in_a_yaml_file_is_refused(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("noise_aug_strength: .nan\n")
+    with pytest.raises(ConfigError, match="finite"):
+        load_config(file=path)
+
+
+def test_a_binary_settings_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(file=path)
+
+
+def test_processor_and_config_agree_on_their_choices():
+    from svlab.config import INTERPOLATION_METHODS, PIXEL_FORMATS
+    from svlab.processor import interpolate, video_io
+
+    assert set(INTERPOLATION_METHODS) == {"none", *interpolate.METHODS}
+    assert PIXEL_FORMATS == video_io.PIXEL_FORMATS

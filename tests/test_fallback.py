@@ -8,8 +8,9 @@ from PIL import Image
 
 from svlab.config import load_config
 from svlab.errors import InputError
-from svlab.fallback import fallback_frames, fallback_video, seed_color
+from svlab.fallback import fallback_frames, seed_color
 from svlab.processor import probe, read_video
+from svlab.processor.images import load_image
 
 SIZE = dict(width=96, height=64, num_frames=8, fps=6)
 
@@ -84,7 +85,7 @@ def test_portrait_image_is_cropped_not_stretched():
     (dict(SIZE, num_frames=2.0), "num_frames must be a positive integer"),
     (dict(SIZE, fps=0), "fps must be a positive number"),
     (dict(SIZE, seed=-1), "seed must be a non-negative integer"),
-    (dict(SIZE, image="/no/such/image.png"), "does not exist"),
+    (dict(SIZE, image="/no/such/image.png"), "not found"),
     (dict(SIZE, image=np.zeros((8, 8), np.uint8)), "H x W x 3"),
     (dict(SIZE, color="nope"), "not a colour"),
 ])
@@ -101,9 +102,16 @@ def test_unreadable_image(tmp_path):
         fallback_frames(**SIZE, image=bad)
 
 
-def test_fallback_video_follows_the_config(tmp_path):
-    config = load_config("cpu-tiny", overrides={"num_frames": 5, "fps": 8, "lossless": True})
-    frames, path = fallback_video(config, tmp_path / "f.mp4", text="tiny")
-    info = probe(path)
+def test_the_service_fallback_follows_the_config(tmp_path):
+    from svlab.service import generate
+
+    config = load_config("cpu-tiny", overrides={"model": "fallback", "num_frames": 5, "fps": 8,
+                                                "lossless": True})
+    result = generate(image=photo(), config=config, out=tmp_path / "f.mp4")
+    info = probe(result.video_path)
     assert (info["width"], info["height"], info["frames"], info["fps"]) == (64, 64, 5, 8.0)
-    assert np.array_equal(read_video(path)[0], frames)
+    assert np.array_equal(read_video(result.video_path)[0], result.frames)
+    keyframe = load_image(photo(), 64, 64)
+    assert np.array_equal(result.frames, fallback_frames(width=64, height=64, num_frames=5,
+                                                         fps=8, seed=config.seed,
+                                                         image=keyframe))

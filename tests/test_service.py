@@ -7,9 +7,12 @@ from PIL import Image
 
 import svlab
 from svlab.config import setting_names
-from svlab.errors import InputError
+from svlab.errors import InputError, ModelUnavailableError
 from svlab.processor import probe
-from svlab.service import GenerationResult, generate, load_image, unload_models
+from svlab.processor.images import load_image
+from svlab.records import GenerationResult
+from svlab.run.clip import unload_models
+from svlab.service import generate
 
 
 @pytest.fixture(autouse=True)
@@ -67,9 +70,19 @@ def test_same_seed_same_frames_and_matches_diffusers(photo, tiny_config, tmp_pat
     assert np.array_equal(first.frames, (direct * 255).round().astype(np.uint8))
 
 
-def test_missing_model_answers_with_fallback_and_reason(photo, tiny_config, tmp_path):
+def test_a_named_model_that_is_missing_is_an_error_and_writes_nothing(photo, tiny_config,
+                                                                       tmp_path):
     missing = tmp_path / "no-such-model"
-    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", model=str(missing))
+    with pytest.raises(ModelUnavailableError, match=f"model folder {missing} does not exist"):
+        generate(image=photo, config=tiny_config, out=tmp_path / "out" / "x.mp4",
+                 model=str(missing))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_named_model_falls_back_only_when_allowed(photo, tiny_config, tmp_path):
+    missing = tmp_path / "no-such-model"
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4",
+                      model=str(missing), allow_fallback=True)
     m = result.manifest
     assert m["engine"] == "fallback"
     assert str(missing) in m["fallback_reason"]
@@ -77,15 +90,34 @@ def test_missing_model_answers_with_fallback_and_reason(photo, tiny_config, tmp_
     assert probe(result.video_path)["frames"] == 4
 
 
-def test_corrupt_checkpoint_answers_with_fallback(photo, tiny_config, tmp_path):
+def test_corrupt_checkpoint_is_an_error_unless_fallback_is_allowed(photo, tiny_config,
+                                                                  tmp_path):
     from svlab.models import write_tiny_model
 
     folder = write_tiny_model(tmp_path / "broken")
     weights = next(folder.glob("unet/*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:1000])
-    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", model=str(folder))
+    with pytest.raises(ModelUnavailableError, match=f"cannot load {folder}"):
+        generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", model=str(folder))
+    assert not (tmp_path / "x.mp4").exists()
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4",
+                      model=str(folder), allow_fallback=True)
     assert result.manifest["engine"] == "fallback"
     assert "could not be loaded" in result.manifest["fallback_reason"]
+
+
+def test_a_bug_in_loading_is_not_turned_into_a_fallback(photo, tiny_config, tmp_path,
+                                                        monkeypatch):
+    """Only "this model cannot run here" falls back; a programming error propagates."""
+    from diffusers import StableVideoDiffusionPipeline
+
+    def buggy(*args, **kwargs):
+        raise TypeError("an API changed")
+
+    monkeypatch.setattr(StableVideoDiffusionPipeline, "from_pretrained", buggy)
+    with pytest.raises(TypeError, match="an API changed"):
+        generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", allow_fallback=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_auto_without_weights_uses_fallback_and_says_why(photo, tmp_path):
@@ -145,25 +177,68 @@ def test_unreadable_image_file(tmp_path):
 
 
 def test_output_must_be_mp4(photo, tmp_path):
-    with pytest.raises(InputError, match=r"must be an \.mp4"):
+    with pytest.raises(InputError, match=r"must end in \.mp4"):
         generate(image=photo, config="cpu-tiny", out=tmp_path / "x.avi")
 
 
 def test_no_video_is_left_without_its_manifest(photo, tmp_path, monkeypatch):
-    import svlab.service
+    import svlab.outputs
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(svlab.service, "write_manifest", broken)
+    monkeypatch.setattr(svlab.outputs, "manifest_text", broken)
     with pytest.raises(OSError, match="disk full"):
         generate(image=photo, config="cpu-tiny", model="fallback", out=tmp_path / "x.mp4")
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failed_run_leaves_an_earlier_result_untouched(photo, tmp_path, monkeypatch):
+    import svlab.outputs
+
+    out = tmp_path / "x.mp4"
+    first = generate(image=photo, config="cpu-tiny", model="fallback", out=out)
+    before = out.read_bytes(), out.with_suffix(".json").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(svlab.outputs, "manifest_text", broken)
+    with pytest.raises(OSError, match="disk full"):
+        generate(image=photo, config="cpu-tiny", model="fallback", seed=7, out=out)
+    assert (out.read_bytes(), out.with_suffix(".json").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.mp4"]
+    assert first.video_path == out
+
+
+def test_a_manifest_path_that_is_a_folder_is_refused_before_any_work(photo, tmp_path):
+    (tmp_path / "x.json").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        generate(image=photo, config="cpu-tiny", model="fallback", out=tmp_path / "x.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_inputs_are_recorded_by_content(photo, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path)
+    from_file = generate(image=path, config="cpu-tiny", model="fallback", out=tmp_path / "a.mp4")
+    from_array = generate(image=photo, config="cpu-tiny", model="fallback",
+                          out=tmp_path / "b.mp4", image_name="upload.png")
+    a, b = from_file.manifest["inputs"]["image"], from_array.manifest["inputs"]["image"]
+    assert a["image"] == str(path) and a["source"] == "file" and len(a["sha256"]) == 64
+    assert b["source"] == "array" and b["name"] == "upload.png"
+    assert a["pixels_sha256"] == b["pixels_sha256"]  # the same picture, however it came
+    assert (b["width"], b["height"]) == (photo.shape[1], photo.shape[0])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_a_gpu_answers_with_fallback_and_says_why(photo, tiny_config, tmp_path):
-    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", device="cuda")
+    with pytest.raises(ModelUnavailableError, match="no usable CUDA device"):
+        generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", device="cuda")
+    result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", device="cuda",
+                      allow_fallback=True)
     assert result.manifest["engine"] == "fallback"
     assert "no usable CUDA device" in result.manifest["fallback_reason"]
     assert result.video_path.is_file()

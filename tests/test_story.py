@@ -13,7 +13,7 @@ from svlab.config import load_config
 from svlab.errors import ConfigError, InputError
 from svlab.processor import probe, read_video
 from svlab.processor.ffmpeg import run_ffmpeg
-from svlab.story import (
+from svlab.storyboards import (
     Scene, Storyboard, caption_times, fit_duration, keyframe, load_storyboard,
     render_storyboard, split_prompt, storyboard_from_dict, storyboard_from_prompt,
 )
@@ -107,7 +107,7 @@ def test_json_storyboard(tmp_path):
     ({"scenes": [{"text": "a", "settings": {"height": 64}}]}, InputError,
      "setting 'height' cannot be set here .film-wide settings go in the storyboard's top-level"),
     ({"scenes": [{"text": "a", "settings": {"seed": -2}}]}, ConfigError,
-     "scene 1: seed must be a non-negative integer"),
+     "scene 1: seed=-2 is out of range"),
     ({"scenes": ["a"], "settings": {"num_frame": 3}}, ConfigError, "did you mean 'num_frames'"),
     ({"scenes": ["a"], "subtitles": "loud"}, InputError, "accepted: off, on, burn"),
     ({"scenes": ["a"], "volume": 11}, InputError, "volume=11 is out of range"),
@@ -300,7 +300,7 @@ def text2image_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_text_to_image_keyframes(tmp_path, config, text2image_dir, monkeypatch):
-    from svlab.story import TextToImage
+    from svlab.models import TextToImage
 
     model = TextToImage(text2image_dir, steps=2, device="cpu")
     forest, _ = keyframe(Scene("森林"), config, text2image=model)

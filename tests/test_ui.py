@@ -53,7 +53,8 @@ def test_upload_and_generate_shows_video_and_manifest(panel, tmp_path):
     assert frames.shape == (5, 64, 64, 3) and fps == 10
     manifest = json.loads(video.with_suffix(".json").read_text())
     assert (manifest["num_frames"], manifest["seed"], manifest["engine"]) == (5, 7, "fallback")
-    assert manifest["inputs"]["image"] == "Image"  # the uploaded picture, as a PIL image
+    image = manifest["inputs"]["image"]  # the uploaded picture, by size and content
+    assert image["source"] == "PIL image" and len(image["pixels_sha256"]) == 64
     table = panel.manifest.value
     assert "<code>num_frames</code></td><td style='text-align:left'>5</td>" in table
     assert "<code>output.fps</code></td><td style='text-align:left'>10</td>" in table

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 # CLI flag -> setting name. Flags keep the short names people type; settings keep the
-# seed's names. Every flag defaults to None, meaning "leave the profile's value".
+# reference configuration's names. Every flag defaults to None: "leave the profile's value".
 SETTING_FLAGS: list[tuple[str, str, type, str]] = [
     ("--model", "model", str, "registry id, local folder or hub id"),
     ("--seed", "seed", int, "random seed"),
@@ -43,6 +43,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (override the profile)")
     group.add_argument("--profile", default=None,
                        help="standard, low-vram, cpu-tiny or auto (fits the GPU)")
+    group.add_argument("--allow-fallback", action="store_true",
+                       help="answer with the fallback engine when the named --model cannot "
+                            "load (default: that is an error; model=auto always may fall back)")
     group.add_argument("--config", metavar="FILE", help="YAML/JSON file of settings")
     for flag, dest, type_, help_ in SETTING_FLAGS:
         group.add_argument(flag, dest=dest, type=type_, default=None, help=help_)
@@ -51,13 +54,17 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                            help=help_)
 
 
+def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, by setting name."""
+    names = [dest for _, dest, _, _ in SETTING_FLAGS] + [dest for _, dest, _ in BOOL_FLAGS]
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
 def config_from_args(args: argparse.Namespace):
     """The validated config: profile < --config file < flags."""
-    from ..config import load_config
+    from ..run.settings import resolve_config
 
-    names = [dest for _, dest, _, _ in SETTING_FLAGS] + [dest for _, dest, _ in BOOL_FLAGS]
-    overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    return load_config(profile=args.profile, file=args.config, overrides=overrides)
+    return resolve_config(args.profile, setting_flags(args), file=args.config)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -69,27 +76,26 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def finish_video(args: argparse.Namespace, out, record: dict[str, Any], summary: str) -> int:
-    """Probe the written video, write its manifest beside it (`record` plus the output's facts,
-    time and environment), then report: one JSON object with --json, else `summary`, which
-    may name the facts (`{frames}`, `{fps:g}`, `{width}`, ...). A video left without its
-    manifest would be a partial result, so any failure here removes it."""
-    from ..manifest import environment, manifest_path, now_utc, to_json_safe, write_manifest
+def publish_video(args: argparse.Namespace, out, write, *, settings: dict[str, Any],
+                  record, inputs: dict[str, Any], tracker, summary: str) -> int:
+    """Write a command's video with `write(path)` and publish it with its manifest (the video
+    and the manifest appear together or not at all), then report: one JSON object with
+    --json, else `summary`, which may name the video's facts (`{frames}`, `{fps:g}`, ...)."""
+    from ..manifest import build_manifest, manifest_path, output_facts
+    from ..outputs import Publication
     from ..processor import probe
 
-    try:
-        facts = probe(out)
-        output = {"video": out.name, **{key: facts[key] for key in (
-            "frames", "fps", "width", "height", "duration", "codec", "pixel_format")}}
-        manifest = to_json_safe({**record, "output": {**output, **record.get("output", {})},
-                                 "created": now_utc(), "environment": environment()})
-        write_manifest(out, manifest)
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
+    with Publication(out) as pub:
+        write(pub.video)
+        facts = probe(pub.video)
+        output = {**output_facts(out, frames=facts["frames"], fps=facts["fps"],
+                                 width=facts["width"], height=facts["height"]),
+                  "codec": facts["codec"], "pixel_format": facts["pixel_format"]}
+        pub.manifest = build_manifest(settings, record, inputs=inputs, output=output,
+                                      stages=tracker.table())
     if args.json:
         print_json({"video": str(out), "manifest_path": str(manifest_path(out)),
-                    "manifest": manifest})
+                    "manifest": pub.manifest})
     else:
-        print(summary.format(out=out, **facts))
+        print(summary.format(out=out, **{**facts, "path": str(out)}))
     return 0

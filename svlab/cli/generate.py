@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError, require_file
 from .common import add_config_flags, add_json_flag, config_from_args, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate a video from an image or a prompt",
-                       description="Generate a video from a conditioning image or a prompt. "
-                                   "The manifest is written beside it (X.mp4 -> X.json).")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image", help="conditioning image (any format Pillow reads)")
-    source.add_argument("--prompt", help="text: becomes a storyboard of scenes")
-    p.add_argument("--caption", help="text recorded with --image (and used by the fallback)")
+                       description="Generate a video from a conditioning image, a prompt, or "
+                                   "both (the prompt goes to models that take text, and onto a "
+                                   "fallback card). A prompt alone becomes a storyboard of "
+                                   "scenes. The manifest is written beside the video "
+                                   "(X.mp4 -> X.json).")
+    p.add_argument("--image", help="conditioning image (any format Pillow reads)")
+    p.add_argument("--prompt", help="text: with --image, the model's prompt; alone, a "
+                                    "storyboard of scenes")
     p.add_argument("--out", required=True, help="output .mp4 path")
     add_config_flags(p)
     add_json_flag(p)
@@ -22,11 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.image is None and not args.prompt:
+        raise InputError("nothing to generate from: give --image, --prompt or both")
     config = config_from_args(args)
+    if args.image is not None:
+        require_file(args.image, "image file")
     from ..service import generate
 
-    result = generate(image=args.image, prompt=args.prompt or args.caption, config=config,
-                      out=args.out)
+    result = generate(image=args.image, prompt=args.prompt, config=config, out=args.out,
+                      allow_fallback=args.allow_fallback)
     if args.json:
         print_json({"video": str(result.video_path), "manifest": result.manifest})
     else:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
+from pathlib import Path
 
 from ..errors import InputError
-from .common import add_json_flag, finish_video
+from .common import add_json_flag, publish_video
 
 METHOD_CHOICES = "repeat, blend, flow (default), minterpolate, rife"
 
@@ -30,34 +30,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..memory import StageTracker
+    from ..outputs import video_output
     from ..processor import read_video, write_video
     from ..processor.interpolate import check_method, iter_interpolate, output_count, rate_ratio
-    from ..processor.ffmpeg import prepare_output
+    from ..records import ClipRecord
 
     method = check_method(args.method)
     rate_ratio(args.factor, 1.0, args.fps)  # checks the factor or fps before any work
     if not 0 <= args.quality <= 51:
         raise InputError(f"quality must be an x264 CRF from 0 to 51, got {args.quality}")
+    out = video_output(args.out, inputs=[args.video])
     frames, fps = read_video(args.video)
     if len(frames) < 2:
         raise InputError(f"{args.video!r} has {len(frames)} frame; interpolation needs at least 2")
     ratio = rate_ratio(args.factor, fps, args.fps)
-    out = prepare_output(args.out, (".mp4",))
-    start = time.perf_counter()
-    stream = iter_interpolate(frames, args.factor, method, source_fps=fps, target_fps=args.fps)
     out_fps = args.fps if args.fps is not None else fps * args.factor
-    write_video(stream, out, out_fps, quality=args.quality)
-    seconds = time.perf_counter() - start
-    record = {
-        "engine": "interpolate",
-        "inputs": {"video": str(args.video), "frames": len(frames), "fps": fps},
-        "interpolation": method,
-        "interpolation_factor": args.factor,
-        "target_fps": args.fps,
-        "quality": args.quality,
-        "seconds": round(seconds, 3),
-        "output": {"expected_frames": output_count(len(frames), ratio)},
-    }
-    summary = (f"{{out}}: {len(frames)} -> {{frames}} frames, {fps:g} -> {{fps:g}} fps "
-               f"({method}, {seconds:.2f} s)")
-    return finish_video(args, out, record, summary)
+    tracker = StageTracker("cpu", release_heap=False)
+
+    def write(path: Path) -> None:
+        with tracker.stage("interpolation"):
+            stream = iter_interpolate(frames, args.factor, method, source_fps=fps,
+                                      target_fps=args.fps)
+            write_video(stream, path, out_fps, quality=args.quality)
+
+    settings = {"interpolation": method, "interpolation_factor": args.factor,
+                "target_fps": args.fps, "quality": args.quality}
+    expected = output_count(len(frames), ratio)
+    return publish_video(
+        args, out, write, settings=settings, record=ClipRecord(engine="interpolate"),
+        inputs={"video": str(args.video), "frames": len(frames), "fps": fps}, tracker=tracker,
+        summary=f"{{out}}: {len(frames)} -> {{frames}} frames ({expected} expected), "
+                f"{fps:g} -> {{fps:g}} fps ({method})")

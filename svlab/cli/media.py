@@ -4,11 +4,10 @@ the fallback engine from the command line."""
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_config_flags, add_json_flag, config_from_args, finish_video, print_json
+from .common import add_config_flags, add_json_flag, config_from_args, print_json, publish_video
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,37 +81,45 @@ def run_placeholder(args: argparse.Namespace) -> int:
 
 
 def run_fallback(args: argparse.Namespace) -> int:
-    from ..fallback import FALLBACK_PRESET, fallback_frames
+    from ..fallback import fallback_frames
+    from ..memory import StageTracker
+    from ..outputs import video_output
     from ..processor import write_video
-    from ..processor.ffmpeg import prepare_output
+    from ..processor.images import read_image
+    from ..records import ClipRecord
 
     config = config_from_args(args)
-    start = time.perf_counter()
-    frames = fallback_frames(width=config.width, height=config.height,
-                             num_frames=config.num_frames, fps=config.fps, seed=config.seed,
-                             text=args.text, image=args.image, color=args.color)
-    out = prepare_output(args.out, (".mp4",))  # only once the inputs proved good
-    write_video(frames, out, config.fps, processing=config.processing, preset=FALLBACK_PRESET)
-    seconds = time.perf_counter() - start
-    record = {
-        **config.to_dict(),
-        "engine": "fallback",
-        "fallback_reason": "requested",
-        "inputs": {"text": args.text, "image": args.image, "color": args.color},
-        "seconds": round(seconds, 3),
-    }
-    summary = f"{{out}}: {{frames}} frames {{width}}x{{height}} at {{fps:g}} fps " \
-              f"(fallback, {seconds:.2f} s)"
-    return finish_video(args, out, record, summary)
+    image, described = read_image(args.image) if args.image else (None, None)
+    tracker = StageTracker("cpu", release_heap=False)
+    with tracker.stage("fallback"):
+        frames = fallback_frames(width=config.width, height=config.height,
+                                 num_frames=config.num_frames, fps=config.fps, seed=config.seed,
+                                 text=args.text, image=image, color=args.color)
+    out = video_output(args.out, inputs=[args.image] if args.image else [])
+    p = config.processing
+
+    def write(path: Path) -> None:
+        with tracker.stage("encoding"):
+            write_video(frames, path, config.fps, quality=p.quality,
+                        pixel_format=p.pixel_format, lossless=p.lossless)
+
+    seconds = sum(row.seconds for row in tracker.table().values())
+    return publish_video(
+        args, out, write, settings=config.to_dict(),
+        record=ClipRecord(engine="fallback", fallback_reason="requested"),
+        inputs={"text": args.text, "image": described, "color": args.color}, tracker=tracker,
+        summary=f"{{out}}: {{frames}} frames {{width}}x{{height}} at {{fps:g}} fps "
+                f"(fallback, {seconds:.2f} s before encoding)")
 
 
 def run_concat(args: argparse.Namespace) -> int:
+    from ..outputs import make_folder, video_output
     from ..processor import concat_videos
-    from ..processor.ffmpeg import check_input_file, prepare_output
+    from ..processor.ffmpeg import check_input_file
 
     for path in args.inputs:
         check_input_file(path)
-    out = prepare_output(args.out, (".mp4",))
+    out = make_folder(video_output(args.out, inputs=args.inputs))
     result = concat_videos(args.inputs, out, crossfade=args.crossfade)
     if args.json:
         print_json(result)

@@ -16,11 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(p)
     p.set_defaults(func=run_models)
 
-    p = sub.add_parser("tiny-model", help="write the tiny random-weight checkpoint to DIR",
-                       description="Write the deterministic tiny Stable Video Diffusion "
-                                   "checkpoint in the diffusers folder layout (save_pretrained). "
-                                   "Nothing is downloaded.")
+    p = sub.add_parser("tiny-model", help="write a tiny random-weight checkpoint to DIR",
+                       description="Write a deterministic tiny random-weight checkpoint in the "
+                                   "diffusers folder layout (save_pretrained). Nothing is "
+                                   "downloaded.")
     p.add_argument("dir", metavar="DIR", help="a new or empty folder")
+    p.add_argument("--model", default="tiny", help="which tiny model (default: tiny, the "
+                                                   "Stable Video Diffusion one)")
     add_json_flag(p)
     p.set_defaults(func=run_tiny_model)
 
@@ -62,9 +64,9 @@ def run_models(args: argparse.Namespace) -> int:
 def run_tiny_model(args: argparse.Namespace) -> int:
     from ..models import write_tiny_model
 
-    path = write_tiny_model(args.dir)
+    path = write_tiny_model(args.dir, args.model)
     if args.json:
-        print_json({"path": str(path), "model": "tiny"})
+        print_json({"path": str(path), "model": args.model})
     else:
         print(path)
     return 0

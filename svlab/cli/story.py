@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .common import BOOL_FLAGS, SETTING_FLAGS, add_config_flags, add_json_flag, print_json
+from .common import add_config_flags, add_json_flag, print_json, setting_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import read_config_file
     from ..errors import InputError
-    from ..story import TextToImage, load_storyboard, render_storyboard
+    from ..models import TextToImage
+    from ..storyboards import load_storyboard, render_storyboard
 
     board = load_storyboard(args.storyboard)
-    names = [dest for _, dest, _, _ in SETTING_FLAGS] + [dest for _, dest, _ in BOOL_FLAGS]
-    flags = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     from_file = read_config_file(args.config) if args.config else {}
     # profile < storyboard settings < --config file < flags
-    config = board.config(args.profile or from_file.get("profile"), from_file, flags)
+    config = board.config(args.profile or from_file.get("profile"), from_file,
+                          setting_flags(args))
     changes = {}
     if args.subtitles:
         changes["subtitles"] = args.subtitles
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         changes["music"] = music.resolve()
     board = dataclasses.replace(board, **changes)
     text2image = TextToImage(args.text2image, device=config.device) if args.text2image else None
-    result = render_storyboard(board, config, args.out, text2image=text2image)
+    result = render_storyboard(board, config, args.out, text2image=text2image,
+                               allow_fallback=args.allow_fallback)
     m = result.manifest
     if args.json:
         print_json({"video": str(result.video_path), "captions": m["captions"],

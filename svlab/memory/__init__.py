@@ -1,7 +1,10 @@
 """Memory per stage: measured on the device at hand (`StageTracker`), predicted for any model
 and setting without a GPU (`plan_memory`), and the fastest setting that fits a budget
-(`recommend`). See docs/vram.md."""
+(`recommend`, `fit_to_vram`). See docs/vram.md."""
 
 from .measure import StageTracker
-from .planner import parse_bytes, recommend, recommend_for
-from .predict import STAGES, plan_memory
+from .planner import fit_to_vram, parse_bytes, recommend, recommend_for
+from .predict import PlanSettings, plan_memory, plan_stages
+
+__all__ = ["StageTracker", "fit_to_vram", "parse_bytes", "recommend", "recommend_for",
+           "PlanSettings", "plan_memory", "plan_stages"]

@@ -3,7 +3,7 @@
     tracker = StageTracker("cuda")
     with tracker.stage("decoding"):
         frames = pipe.decode_latents(latents, num_frames, chunk)
-    tracker.table()  # {"decoding": {"seconds": 1.9, "peak_bytes": ..., "added_bytes": ...}}
+    tracker.table()  # {"decoding": StageStats(seconds=1.9, peak_bytes=..., added_bytes=...)}
 
 What is measured, per device:
 
@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import ctypes.util
 import time
 from pathlib import Path
 from typing import Iterator
+
+from ..records import StageStats
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -67,7 +68,7 @@ class StageTracker:
             self._baseline = _resident_bytes() if _reset_high_water_mark() else None
             self.method = ("process resident-set high-water mark (VmHWM, reset per stage) "
                            "minus the resident set at tracker creation")
-        self._rows: dict[str, dict] = {}
+        self._rows: dict[str, StageStats] = {}
         self._current: str | None = None
 
     @contextlib.contextmanager
@@ -90,25 +91,25 @@ class StageTracker:
             self._current = None
             self._record(name, seconds, peak, start_bytes)
 
-    def table(self) -> dict[str, dict]:
-        """{stage: {"seconds": float, "peak_bytes": int | None, "added_bytes": int | None}}."""
-        return {name: dict(row) for name, row in self._rows.items()}
+    def table(self) -> dict[str, StageStats]:
+        """The stages measured so far, in the order they first ran."""
+        return {name: StageStats(row.seconds, row.peak_bytes, row.added_bytes)
+                for name, row in self._rows.items()}
 
     def peak_bytes(self) -> int | None:
         """The largest stage peak so far (None when nothing could be measured)."""
-        peaks = [r["peak_bytes"] for r in self._rows.values() if r["peak_bytes"] is not None]
+        peaks = [r.peak_bytes for r in self._rows.values() if r.peak_bytes is not None]
         return max(peaks) if peaks else None
 
     def _record(self, name, seconds, peak, start_bytes) -> None:
         added = None if peak is None or start_bytes is None else max(0, peak - start_bytes)
         row = self._rows.get(name)
         if row is None:
-            self._rows[name] = {"seconds": seconds, "peak_bytes": peak, "added_bytes": added}
+            self._rows[name] = StageStats(seconds, peak, added)
             return
-        row["seconds"] += seconds
-        for key, value in (("peak_bytes", peak), ("added_bytes", added)):
-            if value is not None:
-                row[key] = value if row[key] is None else max(row[key], value)
+        row.seconds += seconds
+        row.peak_bytes = _larger(row.peak_bytes, peak)
+        row.added_bytes = _larger(row.added_bytes, added)
 
     def _reset_peak(self) -> int | None:
         """Reset the peak counter; return the bytes in use now (relative to the baseline)."""
@@ -136,89 +137,6 @@ class StageTracker:
         return None if high_water is None else max(0, high_water - self._baseline)
 
 
-@contextlib.contextmanager
-def encoding_then_denoising(tracker: StageTracker, unet) -> Iterator[None]:
-    """Measure a pipeline call as "image_encoding" until the UNet's first call and
-    "denoising" from then on: the split of SVD's call that its own API does not expose."""
-    with contextlib.ExitStack() as stages:
-        stages.enter_context(tracker.stage("image_encoding"))
-
-        def on_first_unet_call(module, args):
-            handle.remove()
-            stages.close()
-            stages.enter_context(tracker.stage("denoising"))
-
-        handle = unet.register_forward_pre_hook(on_first_unet_call)
-        try:
-            yield
-        finally:
-            handle.remove()
-
-
-def measure_stages(
-    model: str = "tiny",
-    *,
-    height: int | None = None,
-    width: int | None = None,
-    num_frames: int | None = None,
-    dtype: str = "fp32",
-    offload: str = "none",
-    decode_chunk_size: int | None = None,
-    forward_chunking: bool = False,
-    max_guidance_scale: float = 3.0,
-    num_inference_steps: int = 2,
-    device: str = "cpu",
-    seed: int = 0,
-) -> dict[str, dict]:
-    """Measure a generation with a registry model of random weights, stage by stage: the
-    figures `plan_memory` predicts, taken on the device at hand.
-
-    The stages are split as svlab's service splits them: "load" builds the pipeline on the
-    device, "image_encoding" runs until the UNet's first call, "denoising" the rest of the
-    pipeline call (to latents), and "decoding" is `decode_latents` plus the conversion to
-    float frames in [0, 1] (numpy on the host). On a CPU it calls `pin_mmap_threshold` first.
-    """
-    import torch
-    from PIL import Image
-
-    from ..models import build_pipeline, get_spec
-    from .predict import DTYPES, normalise_settings
-
-    s = normalise_settings(model, height=height, width=width, num_frames=num_frames,
-                           dtype=dtype, offload=offload, decode_chunk_size=decode_chunk_size,
-                           forward_chunking=forward_chunking,
-                           max_guidance_scale=max_guidance_scale, device=device)
-    torch_dtype = getattr(torch, DTYPES[s["dtype"]])
-    if device == "cpu":
-        pin_mmap_threshold()
-    gc.collect()  # a previous run's modules sit in reference cycles until collected
-    tracker = StageTracker(device)
-    with tracker.stage("load"):
-        placed = "cpu" if s["offload"] != "none" else device
-        pipe = build_pipeline(get_spec(s["model"]), dtype=torch_dtype, device=placed, seed=seed)
-        pipe.set_progress_bar_config(disable=True)
-        if s["offload"] == "model":
-            pipe.enable_model_cpu_offload(device=device)
-        elif s["offload"] == "sequential":
-            pipe.enable_sequential_cpu_offload(device=device)
-    if s["forward_chunking"]:
-        pipe.unet.enable_forward_chunking()
-    image = Image.new("RGB", (s["width"], s["height"]), (120, 90, 60))
-    with torch.no_grad(), encoding_then_denoising(tracker, pipe.unet):
-        latents = pipe(image, height=s["height"], width=s["width"], num_frames=s["num_frames"],
-                       num_inference_steps=num_inference_steps,
-                       max_guidance_scale=s["max_guidance_scale"],
-                       min_guidance_scale=min(1.0, s["max_guidance_scale"]),
-                       generator=torch.Generator("cpu").manual_seed(seed),
-                       output_type="latent").frames
-    with torch.no_grad(), tracker.stage("decoding"):
-        video = pipe.decode_latents(latents.to(pipe.vae.dtype), s["num_frames"],
-                                    s["decode_chunk_size"])
-        video = pipe.video_processor.postprocess_video(video=video, output_type="np")
-    del pipe, latents, video
-    return tracker.table()
-
-
 def pin_mmap_threshold(nbytes: int = 1 << 20) -> bool:
     """Make glibc serve every allocation above `nbytes` with its own mapping, returned to the
     system when freed, for the rest of the process. False where not glibc.
@@ -226,55 +144,17 @@ def pin_mmap_threshold(nbytes: int = 1 << 20) -> bool:
     By default glibc raises this threshold each time a large block is freed (up to 32 MiB),
     after which freed tensors below it stay on the heap, resident whether live or not, and a
     CPU stage's resident set measures the allocator's hoard instead of the program's tensors
-    (the tiny model's decode read 1.4x to 2.5x its live tensors). `measure_stages` pins it;
-    `StageTracker` alone does not, so that tracking never changes how a run allocates.
+    (the tiny model's decode read 1.4x to 2.5x its live tensors). The memory experiments of
+    `svlab.eval.memory` pin it; `StageTracker` alone does not, so that tracking never changes
+    how a run allocates.
     """
     if _libc is None or not hasattr(_libc, "mallopt"):
         return False
     return bool(_libc.mallopt(_M_MMAP_THRESHOLD, nbytes))
 
 
-def measured_vs_predicted(
-    model: str,
-    settings: list[dict],
-    *,
-    device: str = "cpu",
-    dtype: str = "fp32",
-    reps: int = 1,
-    warmup: bool = True,
-    num_inference_steps: int = 1,
-    stages: tuple[str, ...] = ("load", "image_encoding", "denoising", "decoding"),
-) -> list[dict]:
-    """One row per setting and stage: the median measured peak of `reps` runs of
-    `measure_stages`, the `plan_memory` prediction, and their ratio (predicted / measured).
-
-    `warmup` runs each setting once first, unmeasured: the first call of a kernel at a shape
-    allocates buffers for good (BLAS packing, oneDNN primitives), which a prediction of the
-    steady state does not include.
-    """
-    import statistics
-
-    from .predict import plan_memory
-
-    rows = []
-    for setting in settings:
-        common = dict(setting, dtype=dtype, device=device)
-        if warmup:
-            measure_stages(model, num_inference_steps=num_inference_steps, **common)
-        runs = [measure_stages(model, num_inference_steps=num_inference_steps, **common)
-                for _ in range(reps)]
-        plan = plan_memory(model, **common)
-        for stage in stages:
-            measured = statistics.median(r[stage]["peak_bytes"] for r in runs)
-            predicted = plan["stages"][stage]["peak_bytes"]
-            rows.append({
-                **setting, "stage": stage, "measured_bytes": int(measured),
-                "measured_runs": [r[stage]["peak_bytes"] for r in runs],
-                "predicted_bytes": predicted,
-                "ratio": round(predicted / measured, 3) if measured else None,
-                "seconds": round(statistics.median(r[stage]["seconds"] for r in runs), 3),
-            })
-    return rows
+def _larger(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _status_bytes(field: str) -> int | None:

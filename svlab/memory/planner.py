@@ -21,8 +21,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import dataclasses
+import os
+
 from ..errors import ConfigError
-from .predict import OFFLOAD, _build, combine, gib, normalise_settings, trace_steps
+from ..models import choose_model
+from ..models.registry import is_registered
+from .predict import OFFLOAD, combine, gib, meta_model, normalise_settings, trace_steps
 
 DECODE_CHUNKS = (25, 14, 8, 4, 2, 1)
 _UNITS = {
@@ -83,35 +88,39 @@ def recommend(
                               dtype=dtype, offload="none", decode_chunk_size=None,
                               forward_chunking=False, max_guidance_scale=max_guidance_scale,
                               device="cuda")
-    build = _build(base["model"], base["dtype"])
+    meta = meta_model(base.model, base.dtype)
+    before_decoding = [s for s in ("load", *meta.family.stages) if s != "decoding"]
+
+    def plan_of(candidate: dict[str, Any]) -> dict[str, Any]:
+        settings = dataclasses.replace(base, **candidate)
+        return combine(meta, trace_steps(meta, settings), settings)
+
     considered: list[dict[str, Any]] = []
     denoise_too_big: set[tuple[str, bool]] = set()
     best = None
-    for cand in candidates(base["num_frames"]):
+    for cand in candidates(base.num_frames):
         key = (cand["offload"], cand["forward_chunking"])
-        if key in denoise_too_big:  # the decode chunk cannot help the UNet's peak
+        if key in denoise_too_big:  # the decode chunk cannot help the denoiser's peak
             continue
-        settings = dict(base, **cand)
-        plan = combine(build, trace_steps(build, settings), settings)
+        plan = plan_of(cand)
         fits = plan["peak_bytes"] <= budget
         considered.append(dict(cand, peak_bytes=plan["peak_bytes"], peak_stage=plan["peak_stage"],
                                fits=fits))
         if fits:
             best = (cand, plan)
             break
-        if max(plan["stages"][s]["peak_bytes"] for s in ("load", "image_encoding",
-                                                         "denoising")) > budget:
+        if max(plan["stages"][s]["peak_bytes"] for s in before_decoding) > budget:
             denoise_too_big.add(key)
     if best is None:
         # peaks only fall along the order (offload, forward chunking, smaller chunks), so the
         # last candidate is the smallest setting there is
-        least = candidates(base["num_frames"])[-1]
-        plan = combine(build, trace_steps(build, dict(base, **least)), dict(base, **least))
+        least = candidates(base.num_frames)[-1]
+        plan = plan_of(least)
         smallest = dict(least, peak_bytes=plan["peak_bytes"], peak_stage=plan["peak_stage"])
         raise ConfigError(
             f"nothing fits in {_fmt(vram)} (budget {_fmt(budget)} after {headroom:.0%} "
-            f"headroom) for {base['model']} at {base['height']}x{base['width']}, "
-            f"{base['num_frames']} frames, {base['dtype']}: the smallest predicted peak is "
+            f"headroom) for {base.model} at {base.height}x{base.width}, "
+            f"{base.num_frames} frames, {base.dtype}: the smallest predicted peak is "
             f"{_fmt(smallest['peak_bytes'])} (offload={smallest['offload']}, forward chunking "
             f"{'on' if smallest['forward_chunking'] else 'off'}, decode chunk "
             f"{smallest['decode_chunk_size']}, peak in {smallest['peak_stage']}); accepted: a "
@@ -123,9 +132,9 @@ def recommend(
         "vram_bytes": vram,
         "budget_bytes": budget,
         "headroom": headroom,
-        "settings": dict(cand, dtype=base["dtype"]),
+        "settings": dict(cand, dtype=base.dtype),
         "overrides": {"offload": cand["offload"], "forward_chunking": cand["forward_chunking"],
-                      "decode_chunk_size": cand["decode_chunk_size"], "dtype": base["dtype"]},
+                      "decode_chunk_size": cand["decode_chunk_size"], "dtype": base.dtype},
         "peak_bytes": plan["peak_bytes"],
         "plan": plan,
         "reasoning": _reasoning(considered, budget),
@@ -148,6 +157,24 @@ def recommend_for(config, vram_bytes: int | str | None = None, *, headroom: floa
     dtype = "fp16" if config.dtype == "auto" else config.dtype
     return recommend(config.model, config.height, config.width, config.num_frames, vram_bytes,
                      dtype, max_guidance_scale=config.max_guidance_scale, headroom=headroom)
+
+
+def fit_to_vram(config):
+    """`config` with the fastest offload / forward chunking / decode chunk size whose predicted
+    peak fits the VRAM budget: the CUDA card's memory, or SVLAB_VRAM (e.g. "8GiB"). Unchanged
+    when there is neither, or when the model is not a registry id (a local folder has no known
+    architecture to plan)."""
+    budget = os.environ.get("SVLAB_VRAM")
+    if not budget:
+        import torch
+
+        if not torch.cuda.is_available():
+            return config
+    model = choose_model(config)[0] if config.model == "auto" else config.model
+    if not is_registered(model):
+        return config
+    fitted = recommend_for(config.replace(model=model), budget or None)
+    return config.replace(**fitted["overrides"])
 
 
 def _reasoning(considered: list[dict[str, Any]], budget: int) -> list[str]:

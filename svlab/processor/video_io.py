@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+from PIL import Image
 
-from ..config import PIXEL_FORMATS, ProcessingConfig
 from ..errors import FFmpegError, InputError
 from .ffmpeg import atomic_output, check_output_path, ffmpeg_exe, probe, run_ffmpeg, stderr_tail
 
 MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
+PIXEL_FORMATS = ("yuv420p", "yuv444p")  # what svlab.config.PIXEL_FORMATS accepts
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
            "veryslow")
 
@@ -43,7 +44,7 @@ def to_uint8_frames(frames: Any) -> np.ndarray:
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise InputError("frames must not be empty, got an empty list")
-        images = [_one_frame(f, i) for i, f in enumerate(frames)]
+        images = [to_uint8_frame(f, i) for i, f in enumerate(frames)]
         sizes = {im.shape for im in images}
         if len(sizes) > 1:
             shown = ", ".join(f"{s[1]}x{s[0]}" for s in sorted(sizes))
@@ -55,9 +56,9 @@ def to_uint8_frames(frames: Any) -> np.ndarray:
     )
 
 
-def _one_frame(frame: Any, index: int) -> np.ndarray:
-    from PIL import Image
-
+def to_uint8_frame(frame: Any, index: int = 0) -> np.ndarray:
+    """One frame (a PIL image, or an H x W x 3 uint8 or [0, 1] float array) as uint8 RGB;
+    `index` names it in errors."""
     if isinstance(frame, Image.Image):
         return np.asarray(frame.convert("RGB"))
     if isinstance(frame, np.ndarray):
@@ -90,7 +91,7 @@ def _frame_blocks(frames: Any) -> Iterator[np.ndarray]:
         to_uint8_frames(frames)  # raises the standard message
     shape = None
     for i, frame in enumerate(frames):
-        image = _one_frame(frame, i)
+        image = to_uint8_frame(frame, i)
         if shape is not None and image.shape != shape:
             raise InputError(f"frame {i} has shape {image.shape}, earlier frames {shape}")
         shape = image.shape
@@ -146,15 +147,13 @@ def write_video(
     pixel_format: str = "yuv420p",
     lossless: bool = False,
     preset: str = "medium",
-    processing: ProcessingConfig | None = None,
 ) -> Path:
     """Encode frames to an H.264 MP4 that plays everywhere; returns the path written.
 
     frames: anything `to_uint8_frames` accepts, or an iterator of frames (streamed).
     fps: frames per second, a float is fine (29.97 is kept as 2997/100).
     quality: x264 CRF (0 best .. 51 worst; 18 looks lossless). pixel_format: yuv420p (plays
-    everywhere) or yuv444p (full chroma). processing: a ProcessingConfig whose quality,
-    pixel_format and lossless replace the three keywords (its codec is always libx264).
+    everywhere) or yuv444p (full chroma).
 
     yuv420p needs even sizes, so an odd width or height gets one more column or row, a copy of
     the last one: a 65x33 clip is stored (and read back) as 66x34.
@@ -166,9 +165,6 @@ def write_video(
     which is renamed over `path` only when complete. On any error or KeyboardInterrupt the
     temporary file is removed and `path` is left as it was.
     """
-    if processing is not None:
-        quality, pixel_format = processing.quality, processing.pixel_format
-        lossless = processing.lossless
     path = check_output_path(path)
     if path.suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"{path.name}: write_video writes MP4; accepted suffixes: "

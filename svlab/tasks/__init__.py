@@ -1,17 +1,10 @@
 """Tasks: a prompt or storyboard in, a finished video out, through SQLite and one worker.
 
-`create_app` (FastAPI) is what `svlab serve` runs; see docs/api.md.
+`svlab.tasks.api.create_app` (FastAPI, an optional dependency, so not imported here) is what
+`svlab serve` runs; see docs/api.md.
 """
 
 from .store import TaskStore
 from .worker import Cancelled, Interrupted, Worker
 
-
-def create_app(*args, **kwargs):
-    """The FastAPI application (imported on use: FastAPI is an optional dependency)."""
-    from .api import create_app as _create_app
-
-    return _create_app(*args, **kwargs)
-
-
-__all__ = ["Cancelled", "Interrupted", "TaskStore", "Worker", "create_app"]
+__all__ = ["Cancelled", "Interrupted", "TaskStore", "Worker"]

@@ -33,8 +33,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import VideoConfig
-from ..errors import SvlabError
+from ..errors import ModelUnavailableError, SvlabError
+from ..models import list_specs
 from ..processor.ffmpeg import atomic_output
+from ..run.clip import cached_loader, model_to_load, unload_models
+from ..storyboards import storyboard_from_dict, storyboard_from_prompt
 from .store import FINISHED, STATUSES, TaskStore, valid_task_id
 from .worker import Worker, inputs_dir, task_config, uploads_dir, video_path
 
@@ -118,9 +121,6 @@ def _request_body_docs() -> dict[str, Any]:
 def preload_model(config: VideoConfig):
     """Load the server's model once at start (None for the fallback engine). A model that
     cannot load is logged, not fatal: tasks then run on the fallback engine and say why."""
-    from ..errors import ModelUnavailableError
-    from ..service import cached_loader, model_to_load
-
     model, reason = model_to_load(config)
     if model is None:
         log.warning("no model will be loaded: %s", reason)
@@ -145,8 +145,6 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
     worker = Worker(store, data, config)
     # A request may pick a registered model, never a folder or hub id: paths on the server
     # are the operator's choice (`svlab serve --model`), not a client's.
-    from ..models import list_specs
-
     allowed_models = {"auto", "fallback", config.model, *(s.id for s in list_specs())}
 
     @asynccontextmanager
@@ -158,8 +156,6 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
         finally:
             worker.stop()
             if app.state.loader is not None:
-                from ..service import unload_models
-
                 unload_models()
 
     app = FastAPI(title="svlab", version="0.1.0", lifespan=lifespan,
@@ -262,8 +258,6 @@ def create_app(data: str | Path, config: VideoConfig, *, preload: bool = True,
             if model not in allowed_models:
                 raise unprocessable(f"model {model!r} cannot be chosen per task; accepted: "
                                     + ", ".join(sorted(allowed_models)))
-            from ..story import storyboard_from_dict, storyboard_from_prompt
-
             if fields["storyboard"] is not None:
                 storyboard_from_dict(fields["storyboard"], base_dir=inputs_dir(data),
                                      root=inputs_dir(data))

@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import VideoConfig, load_config
+from ..config import VideoConfig
 from ..errors import InputError, SvlabError
+from ..run.settings import resolve_config
+from ..service import generate
+from ..storyboards import render_storyboard, storyboard_from_dict
 from .store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -59,28 +62,24 @@ def task_config(request: dict[str, Any], base: VideoConfig) -> VideoConfig:
     settings = dict((request.get("storyboard") or {}).get("settings") or {})
     settings.update(request.get("settings") or {})
     profile = settings.pop("profile", None) or request.get("profile")
-    if profile is not None:
-        return load_config(profile, overrides=settings)
-    return base.replace(**settings)
+    return resolve_config(profile if profile is not None else base, settings)
 
 
 def run_task(request: dict[str, Any], data: Path, out: Path, base: VideoConfig,
              callback) -> dict[str, Any]:
-    """Run one task's request; returns the manifest of the written video."""
-    from ..story import render_storyboard, storyboard_from_dict
-
+    """Run one task's request; returns the manifest of the written video. Every request
+    gets a video: a model that cannot run is answered by the fallback engine."""
     config = task_config(request, base)
     if request.get("storyboard") is not None:
         board = storyboard_from_dict(request["storyboard"], base_dir=inputs_dir(data),
                                      root=inputs_dir(data))
-        return render_storyboard(board, config, out, callback=callback).manifest
-    from ..service import generate
-
+        return render_storyboard(board, config, out, callback=callback,
+                                 allow_fallback=True).manifest
     image = data / request["image"] if request.get("image") else None
     if image is not None and not image.is_file():
         raise InputError(f"the uploaded image {request['image']} is gone from the data folder")
     return generate(image=image, prompt=request.get("prompt"), config=config, out=out,
-                    callback=callback).manifest
+                    callback=callback, allow_fallback=True).manifest
 
 
 class Worker:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from svlab.cli import main
-from svlab.service import unload_models
+from svlab.run.clip import unload_models
 
 
 @pytest.fixture(autouse=True)
@@ -58,18 +58,42 @@ def test_generate_help(capsys):
         (["--image", "{photo}", "--profile", "fast"], "unknown profile 'fast'"),
         (["--image", "{photo}", "--offload", "gpu"], "unknown offload 'gpu'"),
         (["--image", "{photo}", "--frames", "x"], "invalid int value: 'x'"),
-        (["--out", "{out}"], "one of the arguments --image --prompt is required"),
+        (["--out", "{out}"], "nothing to generate from: give --image, --prompt or both"),
+        (["--image", "{photo}", "--model", "{missing}"], "does not exist"),
+        (["--image", "{photo}", "--noise-aug", "nan"], "must be a finite number"),
+        (["--image", "{photo}", "--max-guidance", "inf"], "must be a finite number"),
+        (["--image", "{photo}", "--seed", "100000000000000000000000"], "out of range"),
+        (["--image", "{photo}", "--height", "100000000000000000000"], "out of range"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, photo_file, tmp_path, argv, message):
     out = tmp_path / "out" / "x.mp4"
-    argv = [a.format(photo=photo_file, out=out) for a in argv]
+    argv = [a.format(photo=photo_file, out=out, missing=tmp_path / "no-model") for a in argv]
     if "--out" not in argv:
         argv += ["--out", str(out)]
     assert _exit_code(["generate", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_a_named_model_falls_back_only_with_allow_fallback(capsys, photo_file, tmp_path):
+    out = tmp_path / "x.mp4"
+    code = main(["generate", "--image", str(photo_file), "--profile", "cpu-tiny", "--model",
+                 str(tmp_path / "no-model"), "--allow-fallback", "--out", str(out), "--json"])
+    assert code == 0
+    manifest = json.loads(capsys.readouterr().out)["manifest"]
+    assert manifest["engine"] == "fallback" and "no-model" in manifest["fallback_reason"]
+
+
+def test_image_and_prompt_together(capsys, photo_file, tmp_path):
+    out = tmp_path / "x.mp4"
+    code = main(["generate", "--image", str(photo_file), "--prompt", "a fox", "--profile",
+                 "cpu-tiny", "--model", "fallback", "--out", str(out), "--json"])
+    assert code == 0
+    manifest = json.loads(capsys.readouterr().out)["manifest"]
+    assert manifest["inputs"]["prompt"] == "a fox"
+    assert manifest["inputs"]["image"]["image"] == str(photo_file)
 
 
 def _exit_code(argv):

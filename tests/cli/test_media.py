@@ -55,7 +55,7 @@ def test_fallback_writes_video_and_manifest(capsys, tmp_path):
     manifest = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
     assert report["manifest"] == manifest
     assert manifest["engine"] == "fallback" and manifest["num_frames"] == 5
-    assert manifest["seed"] == 3 and manifest["seconds"] > 0
+    assert manifest["seed"] == 3 and manifest["stages"]["fallback"]["seconds"] > 0
     assert manifest["inputs"]["text"] == "森林"
     info = probe(out)
     assert (info["frames"], info["width"], info["height"], info["fps"]) == (5, 64, 64, 6.0)
@@ -91,7 +91,7 @@ def test_concat_and_probe(capsys, tmp_path):
     (["fallback", "--profile", "huge", "--out", "{tmp}/o.mp4"], "unknown profile 'huge'"),
     (["fallback", *TINY, "--width", "100", "--out", "{tmp}/o.mp4"], "multiple of 8"),
     (["fallback", *TINY, "--image", "{tmp}/missing.png", "--out", "{tmp}/o.mp4"],
-     "does not exist"),
+     "image file not found"),
     (["fallback", *TINY, "--out", "{tmp}/o.avi"], "must end in .mp4"),
     (["fallback", *TINY, "--out", "{tmp}/garbage.mp4/o.mp4"], "cannot create output folder"),
     (["concat", "{tmp}/a.mp4", "{tmp}/missing.mp4", "--out", "{tmp}/o.mp4"], "does not exist"),

@@ -76,8 +76,29 @@ def test_headroom_must_leave_a_budget():
 
 
 def test_recommend_for_a_config_reads_its_model_size_and_guidance():
-    config = load_config("standard", overrides={"model": "svd-xt"})
+    config = load_config("standard", overrides={"model": "svd-xt", "height": 512,
+                                                "width": 768, "num_frames": 14})
     rec = recommend_for(config, "16GiB")
-    assert rec["overrides"] == recommend("svd-xt", 576, 1024, 25, "16GiB")["overrides"]
-    tuned = config.replace(**rec["overrides"])
-    assert tuned.decode_chunk_size == rec["overrides"]["decode_chunk_size"]
+    assert rec["plan"]["settings"]["height"] == 512 and rec["plan"]["settings"]["width"] == 768
+    assert rec["plan"]["settings"]["num_frames"] == 14
+    assert rec["overrides"] == recommend("svd-xt", 512, 768, 14, "16GiB")["overrides"]
+    # without guidance the UNet runs at batch 1: the same setting needs less memory
+    no_guidance = recommend_for(config.replace(min_guidance_scale=1.0, max_guidance_scale=1.0),
+                                "80GiB")
+    with_guidance = recommend_for(config, "80GiB")
+    assert (no_guidance["plan"]["stages"]["denoising"]["peak_bytes"]
+            < with_guidance["plan"]["stages"]["denoising"]["peak_bytes"])
+
+
+def test_fit_to_vram_gives_a_config_whose_plan_fits(monkeypatch):
+    from svlab.memory import fit_to_vram
+
+    monkeypatch.setenv("SVLAB_VRAM", "8GiB")
+    config = load_config("standard", overrides={"model": "svd-xt"})
+    fitted = fit_to_vram(config)
+    plan = plan_memory("svd-xt", offload=fitted.offload, dtype=fitted.dtype,
+                       decode_chunk_size=fitted.decode_chunk_size,
+                       forward_chunking=fitted.forward_chunking)
+    assert plan["peak_bytes"] <= 0.9 * 8 * GiB
+    assert fitted.offload != "none"  # SVD-XT at 1024x576 does not fit 8 GiB without offload
+    assert (fitted.height, fitted.width, fitted.num_frames, fitted.seed) == (576, 1024, 25, 42)

@@ -9,6 +9,7 @@ import torch
 from svlab.config import load_config
 from svlab.errors import ModelUnavailableError
 from svlab.models import VideoModelLoader
+from svlab.run.stages import decode
 
 
 def tiny_config(tiny_dir, **overrides):
@@ -30,7 +31,7 @@ def test_context_manager_loads_and_frees(tiny_dir, image):
     assert frames.shape == (4, 64, 64, 3) and np.isfinite(frames).all()
     assert loader.pipeline is None
     assert probe() is None
-    assert loader.info["released"] is True
+    assert loader.info.released is True
 
 
 def test_info_is_complete(tiny_dir):
@@ -38,12 +39,12 @@ def test_info_is_complete(tiny_dir):
     loader.load()
     loader.unload()
     info = loader.info
-    assert info["model"] == str(tiny_dir) and info["source"] == "folder"
-    assert info["path"] == str(tiny_dir) and info["revision"] is None
-    assert (info["device"], info["dtype"], info["attention"], info["offload"]) == (
+    assert info.model == str(tiny_dir) and info.source == "folder"
+    assert info.path == str(tiny_dir) and info.revision is None
+    assert (info.device, info.dtype, info.attention, info.offload) == (
         "cpu", "fp32", "sdpa", "none")
-    assert info["forward_chunking"] is False and info["compiled"] is False
-    assert info["load_seconds"] > 0 and info["unload_seconds"] >= 0
+    assert info.forward_chunking is False and info.compiled is False
+    assert info.load_seconds > 0 and info.unload_seconds >= 0
 
 
 def test_registry_id_loads_the_tiny_model(tmp_path):
@@ -56,7 +57,7 @@ def test_unload_reports_weights_still_held(tiny_dir):
     loader = VideoModelLoader(tiny_config(tiny_dir))
     pipe = loader.load()
     loader.unload()
-    assert loader.info["released"] is False
+    assert loader.info.released is False
     del pipe
     gc.collect()
 
@@ -82,7 +83,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(tiny_dir):
 def test_offload_on_cpu_is_recorded_as_a_no_op(tiny_dir):
     loader = VideoModelLoader(tiny_config(tiny_dir, offload="model"))
     with loader:
-        assert (loader.info["offload"], loader.info["offload_requested"]) == ("none", "model")
+        assert (loader.info.offload, loader.info.offload_requested) == ("none", "model")
 
 
 def test_fallback_and_missing_auto_model_are_unavailable(tiny_dir):
@@ -106,7 +107,7 @@ def test_forward_chunking_keeps_the_frames(tiny_dir, image):
     loader = VideoModelLoader(tiny_config(tiny_dir, forward_chunking=True))
     with loader as pipe:
         chunked = run(pipe, image, output_type="np")
-    assert loader.info["forward_chunking"] is True
+    assert loader.info.forward_chunking is True
     np.testing.assert_allclose(chunked, plain, atol=1e-5)
 
 
@@ -118,12 +119,12 @@ def test_decode_matches_the_pipeline_and_takes_an_upcast_vae(tiny_dir, image):
         direct = run(pipe, image, output_type="np")
         latents = run(pipe, image, output_type="latent")
         assert latents.dtype == torch.bfloat16
-        np.testing.assert_array_equal(loader.decode(latents), direct)
+        np.testing.assert_array_equal(decode(pipe, loader.family, latents, 4), direct)
         loader.upcast_vae()
         assert pipe.vae.dtype == torch.float32 and pipe.unet.dtype == torch.bfloat16
-        upcast = loader.decode(latents)
+        upcast = decode(pipe, loader.family, latents, 4)
         del pipe
-    assert loader.info["vae_dtype"] == "fp32"
+    assert loader.info.vae_dtype == "fp32"
     assert upcast.shape == direct.shape and np.isfinite(upcast).all()
     assert np.abs(upcast - direct).mean() < 0.05
 
@@ -131,10 +132,10 @@ def test_decode_matches_the_pipeline_and_takes_an_upcast_vae(tiny_dir, image):
 def test_compile_wraps_the_unet(tiny_dir):
     loader = VideoModelLoader(tiny_config(tiny_dir, compile=True))
     with loader as pipe:
-        assert loader.info["compiled"] is True
+        assert loader.info.compiled is True
         assert hasattr(pipe.unet, "_orig_mod")
         del pipe
-    assert loader.info["released"] is True
+    assert loader.info.released is True
 
 
 def test_out_of_memory_while_placing_is_unavailable_and_frees(tiny_dir, monkeypatch):
@@ -147,4 +148,4 @@ def test_out_of_memory_while_placing_is_unavailable_and_frees(tiny_dir, monkeypa
     loader = VideoModelLoader(tiny_config(tiny_dir))
     with pytest.raises(ModelUnavailableError, match="out of memory placing .* offload='model'"):
         loader.load()
-    assert loader.pipeline is None and loader.info["released"] is True
+    assert loader.pipeline is None and loader.info.released is True

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from svlab.errors import ConfigError
-from svlab.models import build_modules, build_pipeline, get_spec, list_specs
+from svlab.models import build_modules, build_pipeline, family_of, get_spec, list_specs
 
 
 def test_registry_ids_and_defaults():
@@ -13,7 +13,7 @@ def test_registry_ids_and_defaults():
     assert specs["svd-xt"].hub_id == "stabilityai/stable-video-diffusion-img2vid-xt"
     assert specs["tiny"].hub_id is None
     for spec in specs.values():
-        assert spec.pipeline_class == "StableVideoDiffusionPipeline"
+        assert family_of(spec).pipeline_class == "StableVideoDiffusionPipeline"
         assert set(spec.components) == {"unet", "vae", "image_encoder", "scheduler",
                                         "feature_extractor"}
         # the image encoder's projection feeds the UNet's cross-attention

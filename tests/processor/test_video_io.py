@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svlab.config import ProcessingConfig
 from svlab.errors import FFmpegError, InputError
 from svlab.processor import read_video, to_uint8_frames, write_video
 from svlab.processor import video_io
@@ -114,12 +113,11 @@ def test_lossless_gives_back_the_exact_frames(tmp_path, shape):
     assert fps == 6.0 and np.array_equal(back, frames)
 
 
-def test_processing_config_sets_the_encoding(tmp_path):
+def test_lossless_and_full_chroma(tmp_path):
     frames = np.random.default_rng(2).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
-    out = write_video(frames, tmp_path / "p.mp4", 6, processing=ProcessingConfig(lossless=True))
+    out = write_video(frames, tmp_path / "p.mp4", 6, lossless=True)
     assert np.array_equal(read_video(out)[0], frames)
-    out = write_video(frames, tmp_path / "q.mp4", 6,
-                      processing=ProcessingConfig(pixel_format="yuv444p"))
+    out = write_video(frames, tmp_path / "q.mp4", 6, pixel_format="yuv444p")
     assert probe(out)["pixel_format"] == "yuv444p"
 
 

@@ -149,7 +149,7 @@ BAD_JSON = [
     (b"{}", 422, "give exactly one of prompt or storyboard"),
     (b'{"prompt": "x", "storyboard": {"scenes": ["a"]}}', 422, "exactly one of"),
     (b'{"prompt": "x", "settings": {"num_frames": 0}}', 422,
-     "num_frames=0 is out of range; accepted: >= 1"),
+     "num_frames=0 is out of range; accepted: from 1 to 1024"),
     (b'{"prompt": "x", "settings": {"height": 100}}', 422, "multiple of 8"),
     (b'{"prompt": "x", "settings": {"num_frame": 3}}', 422, "did you mean 'num_frames'"),
     (b'{"prompt": "x", "settings": {"model": "/etc"}}', 422,
@@ -234,11 +234,11 @@ def test_unknown_id_delete_and_bad_queries(idle):
 def test_lifespan_loads_and_unloads_the_model(tmp_path):
     """The seed's lifecycle: the model is loaded at start and unloaded at shutdown."""
     from svlab.config import load_config
-    from svlab.service import _cache
+    from svlab.run import clip as run_clip
 
     app = create_app(tmp_path / "data", load_config("cpu-tiny"))
     with TestClient(app) as client:
         loader = app.state.loader
         assert loader is not None and loader.pipeline is not None
         assert client.get("/api/health").json()["model"] == "tiny"
-    assert loader.pipeline is None and "loader" not in _cache
+    assert loader.pipeline is None and "loader" not in run_clip._cache

@@ -6,8 +6,10 @@ import torch
 
 from svlab.memory import StageTracker
 from svlab.models import VideoModelLoader
-from svlab.recovery import run_with_recovery
-from svlab.service import generate, load_image
+from svlab.processor.images import load_image
+from svlab.records import RecoveryStep
+from svlab.run.recovery import run_with_recovery
+from svlab.service import generate
 
 
 @pytest.fixture
@@ -44,9 +46,9 @@ def test_decode_oom_halves_the_chunk_down_to_what_fits(loaded, tiny_config, phot
     frames, reason, recovery = _run(loaded, tiny_config, photo)
     assert reason is None and frames.shape == (4, 64, 64, 3)
     assert chunks == [4, 2, 1]
-    assert [r["action"] for r in recovery] == ["decode_chunk_size 4 -> 2",
-                                               "decode_chunk_size 2 -> 1"]
-    assert all(r["stage"] == "decoding" for r in recovery)
+    assert [r.action for r in recovery] == ["decode_chunk_size 4 -> 2",
+                                            "decode_chunk_size 2 -> 1"]
+    assert all(r.stage == "decoding" for r in recovery)
 
 
 def test_denoise_oom_enables_forward_chunking(loaded, tiny_config, photo, monkeypatch):
@@ -54,15 +56,14 @@ def test_denoise_oom_enables_forward_chunking(loaded, tiny_config, photo, monkey
     real = pipe.unet.forward
 
     def forward(*args, **kwargs):
-        if not loaded.info["forward_chunking"]:
+        if not loaded.info.forward_chunking:
             raise torch.OutOfMemoryError("injected")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipe.unet, "forward", forward)
     frames, reason, recovery = _run(loaded, tiny_config, photo)
     assert reason is None and frames.shape[0] == 4
-    assert recovery == [{"stage": "denoising", "error": "out of memory",
-                         "action": "enable UNet forward chunking"}]
+    assert recovery == [RecoveryStep("denoising", "out of memory", "enable unet forward chunking")]
 
 
 def test_whole_ladder_then_fallback_through_the_service(tiny_config, photo, tmp_path,
@@ -73,7 +74,7 @@ def test_whole_ladder_then_fallback_through_the_service(tiny_config, photo, tmp_
     result = generate(image=photo, config=tiny_config, out=tmp_path / "x.mp4", loader=loader)
     m = result.manifest
     assert [r["action"] for r in m["recovery"]] == [
-        "enable UNet forward chunking", "enable model offload", "enable sequential offload",
+        "enable unet forward chunking", "enable model offload", "enable sequential offload",
         None]
     assert m["engine"] == "fallback" and "out of memory while denoising" in m["fallback_reason"]
     assert result.frames.shape == (4, 64, 64, 3) and result.video_path.is_file()
@@ -96,9 +97,9 @@ def test_nan_frames_are_decoded_again_with_fp32_vae(tiny_config, photo, monkeypa
     monkeypatch.setattr(pipe.vae, "decode", decode)
     frames, reason, recovery = _run(loader, config, photo)
     assert reason is None and not np.isnan(frames.astype(float)).any()
-    assert recovery == [{"stage": "decoding", "error": "NaN frames",
-                         "action": "decode again with the VAE in fp32"}]
-    assert pipe.vae.dtype == torch.float32 and loader.info["vae_dtype"] == "fp32"
+    assert recovery == [RecoveryStep("decoding", "NaN frames",
+                                     "decode again with the VAE in fp32")]
+    assert pipe.vae.dtype == torch.float32 and loader.info.vae_dtype == "fp32"
     loader.unload()
 
 
@@ -115,4 +116,4 @@ def test_black_frames_in_fp32_give_up_with_a_reason(loaded, tiny_config, photo, 
     frames, reason, recovery = _run(loaded, tiny_config, photo)
     assert frames is None
     assert reason == "the model produced all-black frames even with the VAE in fp32"
-    assert recovery[-1]["error"] == "all-black frames"
+    assert recovery[-1].error == "all-black frames"

@@ -1,0 +1,59 @@
+"""The one way settings become the config of a run: a profile name, a settings mapping or a
+`VideoConfig`, plus a file and overrides, validated against the model that will run it and,
+for the `auto` profile, fitted to the GPU by the memory planner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..config import AUTO_PROFILE, VideoConfig, load_config, read_config_file
+from ..errors import InputError
+from ..memory import fit_to_vram
+from ..models import family_of, get_spec
+from ..models.registry import is_registered
+
+
+def resolve_config(
+    config: VideoConfig | str | Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    file: str | Path | None = None,
+) -> VideoConfig:
+    """A validated config from a VideoConfig, a profile name (`auto` included), a mapping of
+    settings (with an optional "profile" key) or None (`standard`), then `file`'s settings,
+    then `overrides`. A registry model's own size constraints are checked here, before any
+    work starts."""
+    overrides = dict(overrides or {})
+    if isinstance(config, VideoConfig):
+        if file is not None:
+            raise InputError("a settings file goes with a profile name, not a VideoConfig")
+        resolved = config.replace(**overrides) if overrides else config
+    elif config is None or isinstance(config, str):
+        resolved = _load(config, file, overrides)
+    elif isinstance(config, Mapping):
+        settings = dict(config)
+        resolved = _load(settings.pop("profile", None), file, {**settings, **overrides})
+    else:
+        raise InputError(f"config must be a VideoConfig, a profile name or a mapping of "
+                         f"settings, got {type(config).__name__}")
+    check_model_settings(resolved)
+    return resolved
+
+
+def _load(profile: str | None, file, overrides: dict[str, Any]) -> VideoConfig:
+    from_file = read_config_file(file) if file else {}
+    file_profile = from_file.pop("profile", None)
+    profile = profile or file_profile or "standard"
+    settings = {**from_file, **overrides}  # the file's settings, then the overrides
+    if profile == AUTO_PROFILE:
+        return fit_to_vram(load_config("standard", overrides=settings))
+    return load_config(profile, overrides=settings)
+
+
+def check_model_settings(config: VideoConfig) -> None:
+    """ConfigError when a registry model cannot take the config's size or frame count."""
+    if is_registered(config.model):
+        spec = get_spec(config.model)
+        family_of(spec).check(spec, height=config.height, width=config.width,
+                              num_frames=config.num_frames)

@@ -1,0 +1,87 @@
+"""One model run of a clip, stage by stage: the one place where settings become a model run.
+
+    latents = denoise(pipe, family, image, prompt, config, tracker=tracker)   # encode + denoise
+    video = decode(pipe, family, latents, decode_chunk_size)                 # float frames
+    frames = to_uint8(video[0])
+
+`denoise` makes the family's pipeline call with `output_type="latent"`, timed as the family's
+conditioning stage (image and text encoding) until the denoiser's first call and as
+"denoising" from then on; `decode` turns the latents into frames on its own, so that a decoding
+failure can be retried without denoising again. The generation service (through the recovery
+ladder), the memory measurements, the GPU check and the tests all run models through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..memory import StageTracker
+from ..models import Family
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+def denoise(pipe, family: Family, image, prompt: str | None, config, *,
+            tracker: StageTracker, callback: Callback | None = None):
+    """Latents of one clip (the pipeline's `output_type="latent"`), with the progress of each
+    denoising step sent to `callback` (an exception it raises ends the run there)."""
+    import torch
+
+    steps = config.num_inference_steps
+    bar = tqdm(total=steps, desc="denoising", unit="step", leave=False)
+
+    def on_step_end(pipeline, i, t, kwargs):
+        bar.update(1)
+        if callback is not None:
+            callback({"stage": "denoising", "step": i + 1, "steps": steps})
+        return {}
+
+    try:
+        with encoding_then_denoising(tracker, family.stages[0], getattr(pipe, family.denoiser)):
+            return pipe(
+                **family.call_arguments(config, image, prompt),
+                generator=torch.Generator("cpu").manual_seed(config.seed),
+                output_type="latent",
+                callback_on_step_end=on_step_end,
+            ).frames
+    finally:
+        bar.close()
+
+
+def decode(pipe, family: Family, latents, decode_chunk_size: int) -> np.ndarray:
+    """Float frames (batch, frames, height, width, 3) in [0, 1] from `denoise`'s latents,
+    exactly as the pipeline's `output_type="np"` gives them."""
+    import torch
+
+    with torch.no_grad():
+        frames = family.decode(pipe, latents, decode_chunk_size)
+    pipe.maybe_free_model_hooks()  # with model offload, send the VAE back to the CPU
+    return frames
+
+
+def to_uint8(video: np.ndarray) -> np.ndarray:
+    """The same rounding as diffusers' `numpy_to_pil`, so frames match a direct call."""
+    return (video * 255).round().astype(np.uint8)
+
+
+@contextlib.contextmanager
+def encoding_then_denoising(tracker: StageTracker, encoding: str, denoiser) -> Iterator[None]:
+    """Measure a pipeline call as stage `encoding` until the denoiser's first call and as
+    "denoising" from then on: the split of the call that its own API does not expose."""
+    with contextlib.ExitStack() as stages:
+        stages.enter_context(tracker.stage(encoding))
+
+        def on_first_call(module, args):
+            handle.remove()
+            stages.close()
+            stages.enter_context(tracker.stage("denoising"))
+
+        handle = denoiser.register_forward_pre_hook(on_first_call)
+        try:
+            yield
+        finally:
+            handle.remove()
