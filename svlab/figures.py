@@ -74,7 +74,8 @@ def memory_profile_plot(rows: Sequence[dict[str, Any]], title: str):
 
 
 def plan_sweep_table(sweep: Sequence[dict[str, Any]]) -> str:
-    """Plans of `svlab.memory.planner.sweep`: peak per stage and overall, in GiB."""
+    """A list of `svlab.memory.plan_memory` results (one per setting): peak per stage and
+    overall, in GiB."""
     return markdown_table(sweep, [
         ("offload", lambda p: p["settings"]["offload"]),
         ("forward chunking", lambda p: p["settings"]["forward_chunking"]),

@@ -25,7 +25,7 @@ from .errors import InputError, SvlabError
 from .models import list_specs
 from .service import generate
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 VIDEO_WIDTH = 384  # on-screen width of the inline video; tiny clips are scaled up to it
 
@@ -260,7 +260,7 @@ class GenerationPanel:
             self._show_error(str(e))
             return None
         except Exception as e:  # a bug: say so in the panel, keep the traceback in the log
-            logger.exception("generation failed")
+            log.exception("generation failed")
             self._show_error(f"internal error ({type(e).__name__}: {e}); see the log")
             return None
         finally:

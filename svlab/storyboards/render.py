@@ -144,23 +144,24 @@ def _render_scenes(board: Storyboard, configs: list[VideoConfig], work: Path,
     n = len(board.scenes)
     keyframes = []
     with tracker.stage("keyframes"):
-        for i, (scene, cfg) in enumerate(zip(board.scenes, configs)):
+        for i, (scene, scene_config) in enumerate(zip(board.scenes, configs)):
             notify({"stage": "keyframe", "scene": i + 1, "scenes": n})
-            keyframes.append(keyframe(scene, cfg, index=i, text2image=text2image))
+            keyframes.append(keyframe(scene, scene_config, index=i, text2image=text2image))
     if text2image is not None:
         text2image.unload()
     rendered = []
-    for i, (scene, cfg, (image, made)) in enumerate(zip(board.scenes, configs, keyframes)):
+    for i, (scene, scene_config, (image, made)) in enumerate(
+            zip(board.scenes, configs, keyframes)):
         def scene_callback(event, i=i):
             notify({**event, "scene": i + 1, "scenes": n})
 
         scene_callback({"stage": "clip"})
-        clip = generate_clip(image, cfg, prompt=scene.text, loader=loader,
+        clip = generate_clip(image, scene_config, prompt=scene.text, loader=loader,
                              callback=scene_callback, tracker=tracker,
                              allow_fallback=allow_fallback)
-        frames, fps = interpolate_frames(clip.frames, cfg, tracker, scene_callback)
+        frames, fps = interpolate_frames(clip.frames, scene_config, tracker, scene_callback)
         frames = fit_duration(frames, fps, scene.duration)
-        path = encode_clip(frames, work / f"scene{i:03d}.mp4", fps, cfg, tracker,
+        path = encode_clip(frames, work / f"scene{i:03d}.mp4", fps, scene_config, tracker,
                            scene_callback)
         duration = len(frames) / fps
         entry = {"scene": i + 1, "text": scene.text, "keyframe": made,
