@@ -11,7 +11,9 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from ..errors import SvlabError
 
@@ -42,8 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command stands so that its cleanup runs (hidden partial files
+    removed, nothing half-written left behind)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     if not args.verbose:  # transformers' notices (e.g. "requires torchvision") are not ours
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(
@@ -53,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except SvlabError as e:
-        print(f"svlab {args.command}: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).splitlines())  # one line, whatever a file name holds
+        print(f"svlab {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"svlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"svlab {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM

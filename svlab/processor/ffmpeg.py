@@ -41,12 +41,19 @@ def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return " | ".join(kept[-lines:])
 
 
-def run_ffmpeg(args: Sequence[str], *, what: str = "ffmpeg") -> subprocess.CompletedProcess:
-    """Run ffmpeg with `args` (without the binary) and return the finished process.
+def ffmpeg_arg(arg: Any) -> str:
+    """One ffmpeg argument. A Path becomes absolute, so that no file name (one starting with
+    "-", or holding "name:" as a protocol would) is ever read as an option or a protocol."""
+    return os.path.abspath(arg) if isinstance(arg, Path) else str(arg)
+
+
+def run_ffmpeg(args: Sequence[Any], *, what: str = "ffmpeg") -> subprocess.CompletedProcess:
+    """Run ffmpeg with `args` (without the binary; file paths as Path objects) and return the
+    finished process.
 
     Raises FFmpegError naming `what` failed, with the tail of ffmpeg's stderr.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *map(str, args)]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *map(ffmpeg_arg, args)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         raise FFmpegError(
@@ -94,7 +101,8 @@ def atomic_output(path: Path) -> Iterator[Path]:
     one file system. The file is not created here: the writer creates it with the usual
     permissions (umask).
     """
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.part{path.suffix}")
+    tmp = Path(os.path.abspath(path)).with_name(
+        f".{path.stem}.{secrets.token_hex(6)}.part{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -154,7 +162,7 @@ def scan_args(paths: Sequence[str | Path]) -> list[str]:
     """Inputs plus a framecrc output of each first video stream (copied, not decoded)."""
     args = []
     for path in paths:
-        args += ["-i", str(path)]
+        args += ["-i", ffmpeg_arg(Path(path))]
     for i in range(len(paths)):
         args += ["-map", f"{i}:v:0"]
     return args + ["-c", "copy", "-f", "framecrc", "pipe:1"]
@@ -174,6 +182,10 @@ def scan(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
         names = ", ".join(repr(str(p)) for p in paths)
         raise InputError(f"cannot read video file{'s' if len(paths) > 1 else ''} {names}: "
                          f"{stderr_tail(err, 1)}")
+    damaged = _DAMAGED.search(err)
+    if damaged:
+        raise InputError(f"{str(paths[int(damaged['input'])])!r} is unreadable: "
+                         f"{damaged['what']} (a truncated or damaged file)")
     streams = parse_framecrc(proc.stdout.decode("ascii", "replace"))
     return [describe(path, err, i, streams.get(i, StreamScan())) for i, path in enumerate(paths)]
 
@@ -188,6 +200,8 @@ def packets(path: str | Path) -> list[Packet]:
 
 
 _INPUT = re.compile(r"^Input #(\d+), ", re.M)
+_DAMAGED = re.compile(r"\[in#(?P<input>\d+)/[^\]]*\] (?P<what>corrupt input packet|"
+                      r"stream \d+, offset \w+: partial file)")
 _VIDEO = re.compile(
     r"Stream #\d+:\d+\S*: Video: (?P<codec>\w+)[^,]*, (?P<pix>\w+)(?:\([^)]*\))?, "
     r"(?P<w>\d+)x(?P<h>\d+)(?P<rest>.*)"

@@ -224,7 +224,7 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
     Frames come out as decoded (no frame is dropped or repeated to force a constant rate).
     """
     info = probe(path)
-    proc = run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+    proc = run_ffmpeg(["-i", Path(path), "-map", "0:v:0", "-fps_mode", "passthrough",
                        "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], what=f"reading {path}")
     frame_bytes = info["width"] * info["height"] * 3
     data = np.frombuffer(proc.stdout, dtype=np.uint8)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import VideoConfig, read_config_file, setting_names
-from ..errors import ConfigError, InputError, did_you_mean
+from ..errors import ConfigError, InputError, did_you_mean, require_file
 from ..run.settings import resolve_config
 
 SUBTITLE_MODES = ("off", "on", "burn")  # on: WebVTT + SRT sidecars; burn: also drawn in
@@ -122,9 +122,7 @@ def storyboard_from_prompt(prompt: str) -> Storyboard:
 
 def load_storyboard(path: str | Path) -> Storyboard:
     """A storyboard from a YAML or JSON file; relative image/music paths are relative to it."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"storyboard file {str(path)!r} does not exist")
+    path = require_file(path, "storyboard file")
     try:
         data = read_config_file(path)
     except ConfigError as e:
