@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
 import secrets
@@ -24,7 +25,12 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import FFmpegError, InputError
 
-STDERR_TAIL_LINES = 12
+log = logging.getLogger(__name__)
+
+_GENERIC = ("Conversion failed!", "Exiting normally, received signal 2.")
+_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ")
+_FAILURE = re.compile(r"error|invalid|no such|not found|unable|failed|cannot|could not|"
+                      r"unknown|denied|does not", re.I)
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,10 +41,15 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    """The last non-empty lines of ffmpeg's stderr, where it says what went wrong."""
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])
+def stderr_tail(text: str, lines: int = 1) -> str:
+    """What ffmpeg said went wrong, in one line: the first of its lines that name a failure
+    (the cause; the lines after it are consequences), without ffmpeg's "[component @ 0x...]"
+    prefixes. Its whole output goes to the log (shown with `svlab -v`)."""
+    log.info("ffmpeg's output:\n%s", text.strip())
+    kept = [_PREFIX.sub("", line.strip()) for line in text.splitlines()
+            if line.strip() and line.strip() not in _GENERIC]
+    telling = [line for line in kept if _FAILURE.search(line)]
+    return " | ".join(telling[:lines] or kept[-lines:]) or "no message"
 
 
 def ffmpeg_arg(arg: Any) -> str:

@@ -132,7 +132,7 @@ def test_failed_reencode_leaves_the_old_output_alone(tmp_path, monkeypatch):
     out.write_bytes(b"previous")
 
     def broken(args, what="ffmpeg"):
-        run_ffmpeg([*args[:-3], "-c:v", "no_such_encoder", *args[-3:]], what=what)
+        run_ffmpeg([*args[:-4], "-c:v", "no_such_encoder", *args[-4:]], what=what)
 
     monkeypatch.setattr(concat_module, "run_ffmpeg", broken)
     with pytest.raises(FFmpegError, match="no_such_encoder"):
