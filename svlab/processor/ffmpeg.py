@@ -28,6 +28,7 @@ from ..errors import FFmpegError, InputError
 log = logging.getLogger(__name__)
 
 _GENERIC = ("Conversion failed!", "Exiting normally, received signal 2.")
+_REPORTS = ("Input #", "Output #", "Stream mapping:", "Press [q]", "frame=", "size=")  # info
 _PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ")
 _FAILURE = re.compile(r"error|invalid|no such|not found|unable|failed|cannot|could not|"
                       r"unknown|denied|does not", re.I)
@@ -47,7 +48,8 @@ def stderr_tail(text: str, lines: int = 1) -> str:
     prefixes. Its whole output goes to the log (shown with `svlab -v`)."""
     log.info("ffmpeg's output:\n%s", text.strip())
     kept = [_PREFIX.sub("", line.strip()) for line in text.splitlines()
-            if line.strip() and line.strip() not in _GENERIC]
+            if line.strip() and line.strip() not in _GENERIC and not line[:1].isspace()
+            and not line.startswith(_REPORTS)]
     telling = [line for line in kept if _FAILURE.search(line)]
     return " | ".join(telling[:lines] or kept[-lines:]) or "no message"
 
