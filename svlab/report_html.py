@@ -127,8 +127,10 @@ def index_html(entries: list[dict]) -> str:
     """The index page: one row per run, linking its HTML report and executed notebook."""
     rows = []
     for e in entries:
+        given = e.get("given")
         params = "<br>".join(f"<code>{html.escape(k)}</code> = {html.escape(repr(v))}"
-                             for k, v in e["parameters"].items()) or "(defaults)"
+                             for k, v in (e["parameters"] if given is None else given).items())
+        params = params or "(defaults)"
         status = html.escape(e["status"])
         if e.get("error"):
             status += f"<br><small>{html.escape(e['error'])}</small>"

@@ -43,13 +43,14 @@ class Run:
 
     name: str
     notebook: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any]  # as passed to papermill, `out_dir` included
     status: str = "pending"  # "ok" or "failed"
     error: str | None = None
     seconds: float | None = None
     started: str | None = None
     executed: str | None = None
     html: str | None = None
+    given: dict[str, Any] | None = None  # the parameters asked for (what names the run)
 
 
 class CommandLineText(str):
@@ -244,6 +245,7 @@ def run_reports(
         if log:
             log(f"running {nb} ...")
         run = run_notebook(nb, run_dir, params, cwd=cwd, name=name)
+        run.given = dict(plan[nb])
         run.executed = os.path.relpath(run_dir / run.executed, out)
         run.html = os.path.relpath(run_dir / run.html, out)
         if log:

@@ -109,10 +109,11 @@ class GenerationPanel:
         self.preview_note = w.HTML()
         self.prompt = w.Textarea(placeholder="or a prompt (used when no image is uploaded)",
                                  layout=w.Layout(width="100%"))
+        column = w.Layout(width=f"calc({LABEL_WIDTH} + 10em)")  # label + control, no overflow
         self.profile = w.Dropdown(options=list(PROFILES), value=profile,
-                                  description="profile", style=label)
+                                  description="profile", style=label, layout=column)
         self.model = w.Dropdown(options=["auto", *(s.id for s in list_specs()), "fallback"],
-                                description="model", style=label)
+                                description="model", style=label, layout=column)
         self.sliders = {key: w.IntSlider(min=lo, max=hi, step=step, description=key,
                                          continuous_update=False, style=label)
                         for key, (_, lo, hi, step) in SLIDERS.items()}
@@ -135,6 +136,9 @@ class GenerationPanel:
         self.apply_profile(profile)
         self.show_preview()
         self.widget = self._layout(w)
+        self.widget.add_class("svlab-panel")  # classes for styles and the browser tests
+        for name in ("stage", "status", "gallery", "compare", "video", "preview"):
+            getattr(self, name).add_class(f"svlab-{name}")
 
     def _layout(self, w):
         sliders = list(self.sliders.values())
@@ -309,9 +313,10 @@ class GenerationPanel:
         box.observe(lambda change, i=index: self.choose(i, change["new"]), names="value")
         self._boxes.append(box)
         m = run.manifest
-        caption = (f"<small><b>{index + 1}</b> · {html.escape(m['engine'])} · "
+        caption = (f"<div style='font-size:small;line-height:1.3;overflow-wrap:anywhere'>"
+                   f"<b>{index + 1}</b> · {html.escape(m['engine'])} · "
                    f"{m['output']['frames']}f {m['output']['width']}x{m['output']['height']}"
-                   f" · {seconds:.1f} s<br>{html.escape(run.name)}</small>")
+                   f" · {seconds:.1f} s<br>{html.escape(run.name)}</div>")
         card = w.VBox([w.Image(value=run.thumbnail, format="png"), w.HTML(caption), box],
                       layout=w.Layout(width=f"{THUMB_WIDTH + 60}px", margin="0 8px 8px 0"))
         self.gallery.children = (*self.gallery.children, card)
