@@ -84,9 +84,15 @@ class Lab:
     def __init__(self, root: Path, port: int, token: str, process: subprocess.Popen):
         self.root, self.port, self.token, self.process = root, port, token, process
         self.base = f"http://127.0.0.1:{port}"
+        self.pages = 0
 
     def url(self, path: str) -> str:
-        return f"{self.base}/lab/tree/{path}?token={self.token}"
+        """A fresh workspace for each page: JupyterLab restores a workspace's open documents
+        (another page's notebook, its widgets included) and moves a second page opened on
+        the same workspace to a new one, reloading it."""
+        self.pages += 1
+        return (f"{self.base}/lab/workspaces/page{self.pages}/tree/{path}"
+                f"?reset&token={self.token}")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ NOTEBOOK_READY = """() => {
 
 ALL_RAN = """() => {
   const w = window.jupyterapp.shell.currentWidget;
-  const kernel = w.sessionContext.session.kernel;
+  const kernel = w && w.sessionContext.session && w.sessionContext.session.kernel;
+  if (!kernel) return false;
   const cells = w.content.widgets.filter(c => c.model.type === 'code');
   return kernel.status === 'idle' && cells.every(
     c => c.model.executionCount !== null && !c.promptNode.textContent.includes('*'));
@@ -75,16 +76,22 @@ class NotebookPage:
 
     def screenshot(self, path: Path, locator=None) -> None:
         """A screenshot of `locator`, or of the whole notebook. The page is first made tall
-        enough (at most 8000 pixels) that nothing is scrolled away inside the notebook."""
+        enough (at most 8000 pixels) that nothing is scrolled away inside the notebook; the
+        cells' heights are measured again after each resize, as JupyterLab lays out only
+        what is in view."""
         size = self.page.viewport_size
-        if locator is None:
-            height = self.page.evaluate(
-                "() => document.querySelector('.jp-NotebookPanel-notebook').scrollHeight")
-        else:
-            height = locator.bounding_box()["height"]
-        self.page.set_viewport_size({"width": size["width"],
-                                     "height": int(min(8000, max(size["height"], height + 200)))})
-        self.page.wait_for_timeout(800)
+        for _ in range(3):
+            if locator is None:
+                height = self.page.evaluate("""() => [...document.querySelectorAll(
+                  '.jp-NotebookPanel-notebook .jp-Cell')].reduce(
+                  (sum, c) => sum + c.getBoundingClientRect().height, 0) + 200""")
+            else:
+                height = locator.bounding_box()["height"] + 200
+            height = int(min(8000, max(size["height"], height)))
+            if height == self.page.viewport_size["height"]:
+                break
+            self.page.set_viewport_size({"width": size["width"], "height": height})
+            self.page.wait_for_timeout(700)
         if locator is None:
             self.page.screenshot(path=str(path))
         else:
