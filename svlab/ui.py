@@ -109,13 +109,13 @@ class GenerationPanel:
         self.preview_note = w.HTML()
         self.prompt = w.Textarea(placeholder="or a prompt (used when no image is uploaded)",
                                  layout=w.Layout(width="100%"))
-        column = w.Layout(width=f"calc({LABEL_WIDTH} + 10em)")  # label + control, no overflow
+        column = w.Layout(width=f"calc({LABEL_WIDTH} + 13em)")  # label + control: two columns fit
         self.profile = w.Dropdown(options=list(PROFILES), value=profile,
                                   description="profile", style=label, layout=column)
         self.model = w.Dropdown(options=["auto", *(s.id for s in list_specs()), "fallback"],
                                 description="model", style=label, layout=column)
         self.sliders = {key: w.IntSlider(min=lo, max=hi, step=step, description=key,
-                                         continuous_update=False, style=label)
+                                         continuous_update=False, style=label, layout=column)
                         for key, (_, lo, hi, step) in SLIDERS.items()}
         self.button = w.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
@@ -123,7 +123,7 @@ class GenerationPanel:
         self.stage = w.HTML("idle")
         self.status = w.HTML()
         self.video = w.Video(format="mp4", autoplay=True, loop=True, controls=True,
-                             layout=w.Layout(width=f"{VIDEO_WIDTH}px"))
+                             layout=w.Layout(width=f"{VIDEO_WIDTH}px", display="none"))
         self.manifest = w.HTML()
         self.gallery = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.compare = w.VBox()
@@ -144,9 +144,10 @@ class GenerationPanel:
         sliders = list(self.sliders.values())
         return w.VBox([
             w.HTML(STYLE),
-            w.HBox([w.VBox([self.upload, self.preview, self.preview_note]),
-                    w.VBox([self.profile, self.model, *sliders[:2]]),
-                    w.VBox(sliders[2:5]), w.VBox(sliders[5:])]),
+            w.HBox([w.VBox([self.upload, self.preview, self.preview_note],
+                           layout=w.Layout(width=f"{THUMB_WIDTH + 40}px")),
+                    w.VBox([self.profile, self.model, *sliders[:3]]),
+                    w.VBox(sliders[3:])]),
             self.prompt,
             w.HBox([self.button, self.stop_button, self.progress, self.stage]),
             self.status,
@@ -244,6 +245,7 @@ class GenerationPanel:
 
         self.button.disabled, self.stop_button.disabled, self.result = True, False, None
         self.status.value, self.manifest.value, self.video.value = "", "", b""
+        self.video.layout.display = "none"  # shown again with the next result
         self.progress.value, self.stage.value, self._event = 0, "starting", {}
         start = time.perf_counter()
         try:
@@ -267,6 +269,7 @@ class GenerationPanel:
         seconds = time.perf_counter() - start
         self.progress.value = self.progress.max
         self.video.value = Path(self.result.video_path).read_bytes()
+        self.video.layout.display = None
         _pixelate(self.video, self.result.manifest["output"]["width"])
         self.manifest.value = manifest_table(self.result.manifest)
         self._add_to_history(self.result, seconds)
@@ -357,7 +360,9 @@ def differences_table(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
             if not k.startswith(skip) and left.get(k) != right.get(k)]
     cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(x))}</td>"
                     f"<td>{html.escape(str(y))}</td></tr>" for k, x, y in rows)
-    return ("<table class='svlab-differences'><tr><th>differs</th><th>left</th><th>right</th>"
+    return ("<style>.svlab-differences td, .svlab-differences th {padding: 0 1.5em 0 0; "
+            "text-align: left}</style><table class='svlab-differences'><tr><th>differs</th>"
+            "<th>left</th><th>right</th>"
             f"</tr>{cells or '<tr><td colspan=3>same settings</td></tr>'}</table>")
 
 

@@ -93,6 +93,11 @@ class NotebookPage:
             self.page.set_viewport_size({"width": size["width"], "height": height})
             self.page.wait_for_timeout(700)
         if locator is None:
+            self.page.evaluate("""() => {
+              const nb = document.querySelector('.jp-NotebookPanel-notebook');
+              for (const el of [nb, nb.querySelector('.jp-WindowedPanel-outer')])
+                if (el) el.scrollTop = 0; }""")
+            self.page.wait_for_timeout(300)
             self.page.screenshot(path=str(path))
         else:
             locator.scroll_into_view_if_needed()
