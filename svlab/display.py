@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .config import VideoConfig, load_config
+from .errors import InputError
 from .figures import TINY_FRAME, frame_strip, stage_chart
 
 logger = logging.getLogger(__name__)
@@ -161,3 +162,31 @@ def thumbnail_png(image: Image.Image | np.ndarray, width: int = 128) -> bytes:
     buffer = io.BytesIO()
     image.resize((width, height), resample).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def image_from_upload(upload: Mapping[str, Any]) -> Image.Image:
+    """The image in one FileUpload entry (ipywidgets 8: name, type, size, content, ...); its
+    file name is kept in `image.info["filename"]` for the manifest."""
+    name = upload.get("name", "upload")
+    try:
+        with Image.open(io.BytesIO(bytes(upload["content"]))) as f:
+            image = f.convert("RGB")
+    except (OSError, ValueError, KeyError):
+        raise InputError(f"uploaded file {name!r} is not an image Pillow can read; accepted: "
+                         "PNG, JPEG, WebP and the other formats Pillow reads") from None
+    image.info["filename"] = name
+    return image
+
+
+def differences_table(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """The settings and results where two manifests differ (times and environment aside)."""
+    skip = ("created", "environment.", "stages.", "inputs.", "output.video", "model_info.")
+    left, right = dict(flatten(a)), dict(flatten(b))
+    rows = [(k, left.get(k), right.get(k)) for k in dict.fromkeys([*left, *right])
+            if not k.startswith(skip) and left.get(k) != right.get(k)]
+    cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(x))}</td>"
+                    f"<td>{html.escape(str(y))}</td></tr>" for k, x, y in rows)
+    return ("<style>.svlab-differences td, .svlab-differences th {padding: 0 1.5em 0 0; "
+            "text-align: left}</style><table class='svlab-differences'><tr><th>differs</th>"
+            "<th>left</th><th>right</th>"
+            f"</tr>{cells or '<tr><td colspan=3>same settings</td></tr>'}</table>")

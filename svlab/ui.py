@@ -12,7 +12,6 @@ side with the settings that differ. ipywidgets is imported when a panel is made.
 from __future__ import annotations
 
 import html
-import io
 import logging
 import re
 import threading
@@ -21,16 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from PIL import Image
-
 from .config import PROFILES, load_config
 from .display import (
-    PIXELATED, VIDEO_WIDTH, demo_image, flatten, manifest_table, result_summary,
-    thumbnail_png,
+    PIXELATED, VIDEO_WIDTH, demo_image, differences_table, image_from_upload, manifest_table,
+    result_summary, thumbnail_png,
 )
 from .errors import InputError, SvlabError
 from .figures import TINY_FRAME
 from .models import list_specs
+from .service import generate as generate_video
 
 logger = logging.getLogger(__name__)
 
@@ -64,20 +62,6 @@ class PanelRun:
     manifest: dict[str, Any]
     thumbnail: bytes
     seconds: float
-
-
-def image_from_upload(upload: Mapping[str, Any]) -> Image.Image:
-    """The image in one FileUpload entry (ipywidgets 8: name, type, size, content, ...); its
-    file name is kept in `image.info["filename"]` for the manifest."""
-    name = upload.get("name", "upload")
-    try:
-        with Image.open(io.BytesIO(bytes(upload["content"]))) as f:
-            image = f.convert("RGB")
-    except (OSError, ValueError, KeyError):
-        raise InputError(f"uploaded file {name!r} is not an image Pillow can read; accepted: "
-                         "PNG, JPEG, WebP and the other formats Pillow reads") from None
-    image.info["filename"] = name
-    return image
 
 
 def output_name(source: str, settings: Mapping[str, Any], clock: float | None = None) -> str:
@@ -241,8 +225,6 @@ class GenerationPanel:
     def generate(self):
         """Run one generation with the panel's state; returns the result, or None after an
         error or a stop (which the panel then shows)."""
-        from .service import generate
-
         self.button.disabled, self.stop_button.disabled, self.result = True, False, None
         self.status.value, self.manifest.value, self.video.value = "", "", b""
         self.video.layout.display = "none"  # shown again with the next result
@@ -252,9 +234,9 @@ class GenerationPanel:
             image, name = self.source()
             settings = self.settings()
             out = self.out_dir / output_name(name, settings)
-            self.result = generate(image=image, prompt=self.prompt.value.strip() or None,
-                                   config=self.profile.value, out=out, callback=self._on_event,
-                                   **settings)
+            self.result = generate_video(
+                image=image, prompt=self.prompt.value.strip() or None, config=self.profile.value,
+                out=out, callback=self._on_event, **settings)
         except RunStopped:
             self._finish("stopped", f"stopped {self._where()}; nothing was written")
             return None
@@ -350,20 +332,6 @@ class GenerationPanel:
             columns.append(w.VBox([video, w.HTML(f"<small>{html.escape(run.name)}</small>")]))
         self.compare.children = (w.HTML("<b>Side by side</b>"), w.HBox(columns),
                                  w.HTML(differences_table(*(r.manifest for r in runs))))
-
-
-def differences_table(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    """The settings and results where two manifests differ (times and environment aside)."""
-    skip = ("created", "environment.", "stages.", "inputs.", "output.video", "model_info.")
-    left, right = dict(flatten(a)), dict(flatten(b))
-    rows = [(k, left.get(k), right.get(k)) for k in dict.fromkeys([*left, *right])
-            if not k.startswith(skip) and left.get(k) != right.get(k)]
-    cells = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(x))}</td>"
-                    f"<td>{html.escape(str(y))}</td></tr>" for k, x, y in rows)
-    return ("<style>.svlab-differences td, .svlab-differences th {padding: 0 1.5em 0 0; "
-            "text-align: left}</style><table class='svlab-differences'><tr><th>differs</th>"
-            "<th>left</th><th>right</th>"
-            f"</tr>{cells or '<tr><td colspan=3>same settings</td></tr>'}</table>")
 
 
 def _pixelate(video, width: int) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from svlab.display import (
-    config_from, demo_image, flatten, manifest_table, result_summary, thumbnail_png,
+    config_from, demo_image, differences_table, flatten, image_from_upload, manifest_table,
+    result_summary, thumbnail_png,
 )
-from svlab.errors import ConfigError
+from svlab.errors import ConfigError, InputError
 
 
 def test_config_from_keeps_the_profiles_value_for_none():
@@ -56,11 +60,7 @@ def test_result_summary_says_when_a_tiny_clip_is_enlarged():
 def test_thumbnail_enlarges_tiny_frames_pixel_for_pixel():
     frame = np.zeros((4, 4, 3), np.uint8)
     frame[:2, :2] = 255
-    from io import BytesIO
-
-    from PIL import Image
-
-    thumb = np.asarray(Image.open(BytesIO(thumbnail_png(frame, 64))))
+    thumb = np.asarray(Image.open(io.BytesIO(thumbnail_png(frame, 64))))
     assert thumb.shape == (64, 64, 3)
     assert set(np.unique(thumb)) == {0, 255}  # nearest neighbour: no blended greys
     assert thumb[:32, :32].min() == 255 and thumb[32:, 32:].max() == 0
@@ -71,3 +71,19 @@ def test_demo_image():
     assert image.size == (96, 64) and image.mode == "RGB"
     assert len(np.unique(np.asarray(image).reshape(-1, 3), axis=0)) > 50  # not a flat card
     assert image.info["filename"] == "svlab demo image"
+
+
+def test_image_from_upload_reads_any_pillow_format_and_keeps_the_name():
+    buffer = io.BytesIO()
+    Image.new("L", (10, 6), 128).save(buffer, format="JPEG")
+    image = image_from_upload({"name": "grey.jpg", "content": memoryview(buffer.getvalue())})
+    assert image.mode == "RGB" and image.size == (10, 6)
+    assert image.info["filename"] == "grey.jpg"
+    with pytest.raises(InputError, match="'x.bin' is not an image"):
+        image_from_upload({"name": "x.bin", "content": memoryview(b"\x00\x01")})
+
+
+def test_differences_table_skips_times_and_says_when_nothing_differs():
+    a = {"seed": 1, "created": "then", "stages": {"denoising": {"seconds": 1.0}}}
+    b = {"seed": 1, "created": "now", "stages": {"denoising": {"seconds": 2.0}}}
+    assert "same settings" in differences_table(a, b)

@@ -13,11 +13,8 @@ import pytest
 from PIL import Image
 
 from svlab.display import demo_image
-from svlab.errors import InputError
 from svlab.processor import read_video
-from svlab.ui import (
-    LABEL_WIDTH, SLIDERS, GenerationPanel, differences_table, image_from_upload, output_name,
-)
+from svlab.ui import LABEL_WIDTH, SLIDERS, GenerationPanel, output_name
 
 
 def upload_state(name: str, content: bytes, type_: str = "image/png") -> dict:
@@ -210,19 +207,3 @@ def test_output_name_says_what_was_made():
     name = output_name("My photo (1).JPG", settings, clock=0)
     assert name.startswith("My-photo-1_svd-xt_1024x576_25f_30steps_seed9_")
     assert name.endswith(".mp4") and "/" not in name
-
-
-def test_image_from_upload_reads_any_pillow_format_and_keeps_the_name():
-    buffer = io.BytesIO()
-    Image.new("L", (10, 6), 128).save(buffer, format="JPEG")
-    image = image_from_upload({"name": "grey.jpg", "content": memoryview(buffer.getvalue())})
-    assert image.mode == "RGB" and image.size == (10, 6)
-    assert image.info["filename"] == "grey.jpg"
-    with pytest.raises(InputError, match="'x.bin' is not an image"):
-        image_from_upload({"name": "x.bin", "content": memoryview(b"\x00\x01")})
-
-
-def test_differences_table_skips_times_and_says_when_nothing_differs():
-    a = {"seed": 1, "created": "then", "stages": {"denoising": {"seconds": 1.0}}}
-    b = {"seed": 1, "created": "now", "stages": {"denoising": {"seconds": 2.0}}}
-    assert "same settings" in differences_table(a, b)
