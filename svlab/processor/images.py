@@ -48,6 +48,7 @@ def read_image(image: Any, *, name: str | None = None) -> tuple[Image.Image, dic
         source = {"image": None, "source": "array"}
     elif isinstance(image, Image.Image):
         check_image_size(*image.size)
+        name = name or image.info.get("filename")  # an upload's name, where the panel keeps it
         rgb = image.convert("RGB")
         source = {"image": None, "source": "PIL image"}
     else:

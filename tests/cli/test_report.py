@@ -56,7 +56,7 @@ def test_failed_notebook_exits_1_and_still_writes_its_report(folder, capsys):
     assert rc == 1
     assert "failed" in captured.out and "out/index.html" in captured.out
     assert "AssertionError: size too large" in captured.err
-    assert "size too large" in (folder / "out" / "sizes" / "sizes.html").read_text()
+    assert "size too large" in (folder / "out" / "sizes--size=5000" / "sizes.html").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -88,3 +88,13 @@ def test_help(capsys):
         main(["report", "--help"])
     assert exit_.value.code == 0
     assert "-p NAME VALUE" in capsys.readouterr().out
+
+
+def test_runs_with_other_parameters_sit_side_by_side(folder, capsys):
+    assert main(["report", "notebooks/sizes.ipynb", "--out", "out"]) == 0
+    assert main(["report", "notebooks/sizes.ipynb", "-p", "size", "32", "--out", "out"]) == 0
+    out = capsys.readouterr().out
+    assert "out/sizes--size=32/sizes.html" in out
+    entries = json.loads((folder / "out" / "index.json").read_text())["runs"]
+    assert [(e["name"], e["given"]) for e in entries] == [("sizes", {}),
+                                                          ("sizes--size=32", {"size": 32})]
