@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from svlab.processor.interpolate import (
-    available_methods, compare, footage, footage_frames, interpolate, load_footage, peak_memory,
-    summarize,
-)
+from svlab.eval.footage import footage, footage_frames, load_footage
+from svlab.eval.interpolation import compare, peak_memory, summarize
+from svlab.processor.interpolate import available_methods, interpolate
 
 RESULTS = Path(__file__).parent / "results" / "interpolation.json"
 RSS_CHILD = """
