@@ -54,7 +54,7 @@ def compare(
     num_frames: int = 25, keep_frames: bool = False,
 ) -> list[dict[str, Any]]:
     """Drop-and-restore of every method on every clip, in one run: one row per (clip, method)
-    with clip, kind, package, size, method, psnr, ssim, seconds_per_frame, restored.
+    with clip, kind, package, split, size, method, psnr, ssim, seconds_per_frame, restored.
 
     keep_frames adds the restored frames (uint8) to each row, for showing them side by side.
     """
@@ -68,6 +68,7 @@ def compare(
         for method in methods:
             result = drop_and_restore(frames, method)
             row = {"clip": clip.name, "kind": clip.kind, "package": clip.package,
+                   "split": clip.split,
                    "size": f"{frames.shape[2]}x{frames.shape[1]}", "method": method,
                    **{k: result[k] for k in ("psnr", "ssim", "seconds_per_frame", "restored")}}
             if keep_frames:
@@ -77,22 +78,41 @@ def compare(
     return rows
 
 
-def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(rows: Sequence[dict[str, Any]], split: str | None = None) -> list[dict[str, Any]]:
     """Per method: mean PSNR and SSIM over clips (each clip weighs the same), median seconds
-    per frame, and the clips on which it beats minterpolate's PSNR."""
+    per frame, and the clips on which it beats minterpolate's PSNR; over the clips of one
+    split ("tuning", "held-out") or all."""
+    rows = [r for r in rows if split is None or r.get("split") == split]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     ref = {r["clip"]: r["psnr"] for r in rows if r["method"] == "minterpolate"}
     out = []
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         out.append({
-            "method": method,
+            "method": method, "split": split or "all", "clips": len(mine),
             "psnr": float(np.mean([r["psnr"] for r in mine])),
             "ssim": float(np.mean([r["ssim"] for r in mine])),
             "seconds_per_frame": float(np.median([r["seconds_per_frame"] for r in mine])),
             "beats_minterpolate_on": [r["clip"] for r in mine
                                       if r["clip"] in ref and r["psnr"] > ref[r["clip"]]],
         })
+    return out
+
+
+def margins(rows: Sequence[dict[str, Any]], method: str = DEFAULT_METHOD) -> list[dict[str, Any]]:
+    """Per clip: `method`'s PSNR minus each other method's (positive: `method` is better), and
+    the methods it loses to there."""
+    clips = list(dict.fromkeys(r["clip"] for r in rows))
+    psnr = {(r["clip"], r["method"]): r["psnr"] for r in rows}
+    out = []
+    for clip in clips:
+        if (clip, method) not in psnr:
+            continue
+        mine = psnr[clip, method]
+        others = {m: mine - p for (c, m), p in psnr.items() if c == clip and m != method}
+        out.append({"clip": clip, "method": method,
+                    **{f"minus_{m}": d for m, d in others.items()},
+                    "loses_to": [m for m, d in others.items() if d < 0]})
     return out
 
 

@@ -99,6 +99,11 @@ class FlowInterpolator:
     refine_steps: fixed-point steps that move the flow from the neighbour's grid to the
         intermediate frame's grid (0 uses the flow where it stands).
     reuse_flow: initialise each pair's flow from the previous pair's.
+    reliable: the per-pair safety net: a pair whose motion-compensated error is above this
+        fraction of the uncompensated error (flow explains next to nothing: noise, shimmer)
+        is blended rather than warped.
+    shift_confidence: phase-correlation response above which the whole picture's shift is
+        DIS's first guess (when there is no previous pair's flow to start from).
     """
 
     def __init__(
@@ -113,6 +118,7 @@ class FlowInterpolator:
         refine_steps: int = 2,
         reuse_flow: bool = True,
         shift_confidence: float = 0.1,
+        reliable: float = 0.9,
     ) -> None:
         self.dis = cv2.DISOpticalFlow.create(PRESETS[preset])
         self.dis.setVariationalRefinementAlpha(smoothness)
@@ -123,6 +129,7 @@ class FlowInterpolator:
         self.refine_steps = refine_steps
         self.reuse_flow = reuse_flow
         self.shift_confidence = shift_confidence
+        self.reliable = reliable
         self._grid: np.ndarray | None = None
         self._last: tuple[np.ndarray, PairFlow] | None = None  # (second frame, its pair)
 
@@ -213,8 +220,8 @@ class FlowInterpolator:
         if flow_error > self.cut_error or (flow_error >= static_error
                                            and static_error > self.cut_error):
             return PairFlow("cut")
-        if flow_error >= static_error:  # nothing moves that flow could follow (noise)
-            return PairFlow("fade", brightness=brightness)
+        if flow_error >= self.reliable * static_error:  # flow explains next to nothing
+            return PairFlow("fade", brightness=brightness)  # (noise): the blend is safer
         return PairFlow("motion", flow01, flow10, self._seen(flow01, flow10),
                         self._seen(flow10, flow01), brightness)
 
