@@ -102,6 +102,67 @@ def rss_peak(method: str, frames_file: Path) -> dict:
     return {"rss_peak_bytes": after, "rss_growth_bytes": after - before}
 
 
+def report_quality(rows: list[dict], with_flow: bool) -> tuple[dict, list[dict]]:
+    """Print every row, the means per split and overall, and flow's margins per clip."""
+    summaries = {split: summarize(rows, split) for split in (TUNING, HELD_OUT, None)}
+    print(f"{'clip':18s} {'split':9s} {'method':13s} {'PSNR':>6s} {'SSIM':>6s} {'s/frame':>8s}")
+    for r in rows:
+        print(f"{r['clip']:18s} {r['split']:9s} {r['method']:13s} {r['psnr']:6.2f} "
+              f"{r['ssim']:6.4f} {r['seconds_per_frame']:8.3f}")
+    for summary in summaries.values():
+        for s in summary:
+            print(f"{'mean':18s} {s['split']:9s} {s['method']:13s} {s['psnr']:6.2f} "
+                  f"{s['ssim']:6.4f} {s['seconds_per_frame']:8.3f}  beats minterpolate on "
+                  f"{len(s['beats_minterpolate_on'])} of {s['clips']} clips")
+    default_margins = margins(rows) if with_flow else []
+    for m in default_margins:
+        print(f"flow on {m['clip']:18s} " + " ".join(
+            f"{k.removeprefix('minus_')} {v:+.2f}" for k, v in m.items() if k.startswith("minus_"))
+            + (f"  LOSES to {', '.join(m['loses_to'])}" if m["loses_to"] else ""))
+    return summaries, default_margins
+
+
+def measure_speed(clips, methods: list[str], repeats: int) -> list[dict]:
+    """Every method on every clip at 768x576 (RIFE, about a second a frame on this CPU, on
+    vtest only): seconds per frame, the median over the clips."""
+    speed_set = speed_clips(clips, 9)
+    speed = []
+    for method in methods:
+        names = ["vtest" if "vtest" in speed_set else next(iter(speed_set))] \
+            if method == "rife" else list(speed_set)
+        runs = 1 if method == "rife" else repeats
+        per_clip = {name: timed(speed_set[name], method, runs) for name in names}
+        speed.append({
+            "method": method, "clips": names,
+            "seconds_per_frame": statistics.median(
+                t["seconds_per_frame"] for t in per_clip.values()),
+            "cpu_seconds_per_frame": statistics.median(
+                t["cpu_seconds_per_frame"] for t in per_clip.values()),
+            "per_clip": per_clip})
+        print(f"768x576, median of {len(names)} clips, {method:13s} "
+              f"{speed[-1]['seconds_per_frame']:.3f} s/frame wall, "
+              f"{speed[-1]['cpu_seconds_per_frame']:.3f} CPU s/frame", flush=True)
+    return speed
+
+
+def measure_memory(methods: list[str]) -> list[dict]:
+    """Traced and resident peaks of each method on a 25-frame 1024x576 clip at factor 4."""
+    memory = []
+    with tempfile.TemporaryDirectory() as tmp:
+        frames_file = Path(tmp) / "frames.npy"
+        big = footage_frames(25, (1024, 576))
+        np.save(frames_file, big)
+        for method in methods:
+            traced = peak_memory(method, frames=big, factor=4)
+            traced.update(rss_peak(method, frames_file))
+            memory.append(traced)
+            print(f"25x1024x576 at factor 4, {method:13s} traced peak "
+                  f"{traced['peak_bytes'] / 2**20:6.1f} MiB, output "
+                  f"{traced['output_bytes'] / 2**20:.1f} MiB, RSS growth "
+                  f"{traced['rss_growth_bytes'] / 2**20:.1f} MiB", flush=True)
+    return memory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=25, help="frames per clip (odd)")
@@ -121,58 +182,12 @@ def main() -> None:
         print(f"SKIPPED the clips of {', '.join(missing)}: not installed (pip install / "
               f"apt-get install them to measure those)", flush=True)
     rows = compare(clips, methods, num_frames=args.frames)
-    summaries = {split: summarize(rows, split) for split in (TUNING, HELD_OUT, None)}
-    print(f"{'clip':18s} {'split':9s} {'method':13s} {'PSNR':>6s} {'SSIM':>6s} {'s/frame':>8s}")
-    for r in rows:
-        print(f"{r['clip']:18s} {r['split']:9s} {r['method']:13s} {r['psnr']:6.2f} "
-              f"{r['ssim']:6.4f} {r['seconds_per_frame']:8.3f}")
-    for summary in summaries.values():
-        for s in summary:
-            print(f"{'mean':18s} {s['split']:9s} {s['method']:13s} {s['psnr']:6.2f} "
-                  f"{s['ssim']:6.4f} {s['seconds_per_frame']:8.3f}  beats minterpolate on "
-                  f"{len(s['beats_minterpolate_on'])} of {s['clips']} clips")
-    default_margins = margins(rows) if "flow" in methods else []
-    for m in default_margins:
-        print(f"flow on {m['clip']:18s} " + " ".join(
-            f"{k.removeprefix('minus_')} {v:+.2f}" for k, v in m.items() if k.startswith("minus_"))
-            + (f"  LOSES to {', '.join(m['loses_to'])}" if m["loses_to"] else ""))
-
-    # Speed: every method on every clip at 768x576 (RIFE, about a second a frame on this CPU,
-    # on vtest only), the median over the clips
-    speed_set = speed_clips(clips, 9)
-    speed = []
-    for method in methods:
-        names = ["vtest" if "vtest" in speed_set else next(iter(speed_set))] \
-            if method == "rife" else list(speed_set)
-        repeats = 1 if method == "rife" else args.repeats
-        per_clip = {name: timed(speed_set[name], method, repeats) for name in names}
-        speed.append({
-            "method": method, "clips": names,
-            "seconds_per_frame": statistics.median(
-                t["seconds_per_frame"] for t in per_clip.values()),
-            "cpu_seconds_per_frame": statistics.median(
-                t["cpu_seconds_per_frame"] for t in per_clip.values()),
-            "per_clip": per_clip})
-        print(f"768x576, median of {len(names)} clips, {method:13s} "
-              f"{speed[-1]['seconds_per_frame']:.3f} s/frame wall, "
-              f"{speed[-1]['cpu_seconds_per_frame']:.3f} CPU s/frame", flush=True)
+    summaries, default_margins = report_quality(rows, "flow" in methods)
+    speed = measure_speed(clips, methods, args.repeats)
     wall = {s["method"]: s["seconds_per_frame"] for s in speed}
     ratios = {f"{m}_over_flow": wall[m] / wall["flow"] for m in wall if m != "flow"} \
         if "flow" in wall else {}
-
-    memory = []
-    with tempfile.TemporaryDirectory() as tmp:
-        frames_file = Path(tmp) / "frames.npy"
-        big = footage_frames(25, (1024, 576))
-        np.save(frames_file, big)
-        for method in [m for m in methods if m != "rife"]:  # rife: ~1 s per frame, 72 frames
-            traced = peak_memory(method, frames=big, factor=4)
-            traced.update(rss_peak(method, frames_file))
-            memory.append(traced)
-            print(f"25x1024x576 at factor 4, {method:13s} traced peak "
-                  f"{traced['peak_bytes'] / 2**20:6.1f} MiB, output "
-                  f"{traced['output_bytes'] / 2**20:.1f} MiB, RSS growth "
-                  f"{traced['rss_growth_bytes'] / 2**20:.1f} MiB", flush=True)
+    memory = measure_memory([m for m in methods if m != "rife"])  # rife: ~1 s a frame
 
     result = {
         "command": "python benchmarks/interpolation.py " + " ".join(sys.argv[1:]),
