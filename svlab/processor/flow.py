@@ -18,8 +18,10 @@ can see the pixel: forward-backward consistency (Sundaram et al., 2010) marks wh
 frame hid (the logic of Super SloMo, without the network).
 
 Large motion: the flow of the previous pair (motion goes on) initialises DIS, which then only
-refines it, so a fast pan costs no more than a slow one; where that guess fails (flow error
-higher than without it), the pair is estimated again from scratch and the better is kept.
+refines it, so a fast pan costs no more than a slow one; a shot's first pair starts from the
+whole picture's shift (phase correlation) when that is large.
+
+A pair that flow barely explains (noise, shimmer) is blended: the per-pair safety net.
 
 Flow can still be wrong, and then a plain cross-fade is the better guess: per pixel, where the
 two warped neighbours disagree with each other more than the two unwarped neighbours do
