@@ -18,7 +18,7 @@ LAB_FLAGS := --KernelManager.transport=ipc --LabApp.news_url=None \
 	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	--LabApp.extension_manager=readonly
 
-.PHONY: install demo test lab reports clean chromium
+.PHONY: install demo test lab reports clean system-packages
 
 install: $(STAMP)
 
@@ -33,21 +33,26 @@ $(STAMP): pyproject.toml
 		'  "checkForUpdates": false}}' > $(LAB_OVERRIDES)
 	touch $(STAMP)
 
-# The browser tests drive Debian's Chromium (no browser download). As root with apt-get it is
-# installed here (about a minute); elsewhere, without it, those tests are skipped and say so.
-chromium:
-	@if [ -n "$$SVLAB_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then :; \
+# From Debian, for the tests: Chromium for the browser tests (no browser download), and real
+# footage for the interpolation tests (OpenCV's sample videos, GNOME's screencasts). As root with
+# apt-get the missing ones are installed here (about a minute); elsewhere the tests that need
+# them are skipped and say so.
+DEBIAN_PACKAGES := chromium opencv-doc gnome-user-docs
+
+system-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Chromium for the browser tests (apt-get install chromium)"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		echo "installing for the tests: $$missing (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
 			>/dev/null) \
-		|| echo "could not install Chromium: the browser tests will be skipped"; \
-	else echo "no Chromium (apt-get install chromium as root): the browser tests will be skipped"; fi
+		|| echo "could not install $$missing: the tests that need them will be skipped"; \
+	else echo "missing $$missing (apt-get install as root): the tests that need them will be skipped"; fi
 
 demo: $(STAMP)
 	$(BIN)/svlab report notebooks/01_generate.ipynb --out reports/demo
 
-test: $(STAMP) chromium
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 lab: $(STAMP)
