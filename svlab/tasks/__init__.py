@@ -1,10 +1,12 @@
-"""Tasks: a prompt or storyboard in, a finished video out, through SQLite and one worker.
+"""Tasks: a prompt or storyboard in, a finished video out, through SQLite, workers and their
+runner processes.
 
 `create_app` (FastAPI) is what `svlab serve` runs; see docs/api.md.
 """
 
+from .limits import ServerLimits
 from .store import TaskStore
-from .worker import Cancelled, Interrupted, Worker
+from .worker import Worker
 
 
 def create_app(*args, **kwargs):
@@ -14,4 +16,4 @@ def create_app(*args, **kwargs):
     return _create_app(*args, **kwargs)
 
 
-__all__ = ["Cancelled", "Interrupted", "TaskStore", "Worker", "create_app"]
+__all__ = ["ServerLimits", "TaskStore", "Worker", "create_app"]

@@ -1,4 +1,7 @@
+import signal
+
 import pytest
+from servers import Server
 
 from svlab.config import load_config
 
@@ -9,3 +12,18 @@ FAST = dict(model="fallback", width=64, height=64, num_frames=6, fps=6)
 @pytest.fixture
 def config():
     return load_config("cpu-tiny", overrides=FAST)
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start real servers (`serve(*flags, data=..., ...)`); all are stopped at the end."""
+    servers = []
+
+    def start(*flags, data=None, **options):
+        server = Server(data or tmp_path / "data", *flags, **options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(signal.SIGKILL)
