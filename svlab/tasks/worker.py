@@ -43,6 +43,7 @@ TICK = 0.1  # seconds between looks at cancellation, time limit and the runner
 FLAG_INTERVAL = 0.5  # seconds between reads of the store's cancel flag
 GRACE_SECONDS = 2.0  # how long a run may take to stop at a callback before it is killed
 RETRY_SECONDS = 2.0  # between attempts to record an end while the disk is full
+CANCELLED = "cancelled by a DELETE request"
 NO_MESSAGE = object()  # what _receive returns when the runner is alive but said nothing
 
 
@@ -161,8 +162,7 @@ class Worker:
                 f"internal error: {type(e).__name__}: {redact(str(e), self.data.root)}"
             self._record(lambda: self.store.finish(task_id, "failed", error=one_line(error)))
         finally:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
+            _remove(staging)
             with self._lock:
                 self.current = None
                 self.state = "idle" if self._runner is not None else "starting"
@@ -213,11 +213,15 @@ class Worker:
 
     def _record_end(self, task_id: str, reason: str | None, outcome: Outcome | None,
                     staging: Path | None) -> None:
+        """Record how the run ended; what it wrote is removed first, unless it succeeded."""
+        if reason is None and outcome is not None and outcome.status == "succeeded":
+            self._complete(task_id, outcome.manifest, staging)
+            return
+        _remove(staging)
         if reason == "requeue":
             self._record(lambda: self.store.requeue(task_id))
         elif reason == "cancel":
-            self._record(lambda: self.store.finish(task_id, "cancelled",
-                                                   error="cancelled by a DELETE request"))
+            self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
         elif reason == "timeout":
             self._record(lambda: self.store.finish(
                 task_id, "failed", error=f"stopped: ran past this server's time limit of "
@@ -226,8 +230,6 @@ class Worker:
             self._record(lambda: self.store.finish(
                 task_id, "failed", error="the process running the task ended unexpectedly "
                 "(out of memory?); see the server log"))
-        elif outcome.status == "succeeded":
-            self._complete(task_id, outcome.manifest, staging)
         else:
             self._record(lambda: self.store.finish(task_id, "failed", error=outcome.error))
 
@@ -237,6 +239,7 @@ class Worker:
             done = self.store.complete(task_id, manifest,
                                        lambda: self.data.publish(staging, task_id))
         except Exception as e:
+            _remove(staging)
             self.data.unpublish(task_id)  # an unrecorded result is no result; frees space
             if not is_storage_full(e):
                 raise
@@ -245,8 +248,8 @@ class Worker:
             self._record(lambda: self.store.finish(task_id, "failed", error=error))
             return
         if not done:
-            self._record(lambda: self.store.finish(task_id, "cancelled",
-                                                   error="cancelled by a DELETE request"))
+            _remove(staging)
+            self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
 
     def _record(self, write: Callable[[], None]) -> None:
         """Write to the store, retrying while its disk is full (until stopped: a task left
@@ -308,6 +311,11 @@ class Worker:
         if self._runner is not None and self._runner.is_alive() and self._send(Shutdown()):
             self._runner.join(max(self.grace, 5.0))
         self._discard_runner()
+
+
+def _remove(staging: Path | None) -> None:
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fraction(event: dict[str, Any]) -> float | None:

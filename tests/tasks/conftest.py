@@ -1,9 +1,14 @@
+import os
 import signal
 
 import pytest
 from servers import Server
 
 from svlab.config import load_config
+
+# Runner processes and servers started by these tests inherit this: the tiny models gain
+# nothing from threads, and OpenMP's spinning threads slow a loaded 2-core machine down.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # The fallback engine at a tiny size: a task takes about a second on a busy CPU.
 FAST = dict(model="fallback", width=64, height=64, num_frames=6, fps=6)

@@ -1,107 +1,209 @@
-"""The worker: runs tasks to a video and manifest, cancels and pauses cleanly."""
+"""The worker and its runner process: tasks run to a published result; a cancellation stops a
+run within seconds at any stage, including those with no callback (interpolation, an ffmpeg
+encode), by killing the runner and starting a fresh one; a dead runner fails its task and the
+next task runs; stopping the worker puts the running task back in the queue."""
 
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
+from PIL import Image
+from servers import alive, children_of
 
+from svlab.config import load_config
 from svlab.processor import probe
 from svlab.tasks import TaskStore, Worker
-from svlab.tasks.worker import task_config, video_path
+from svlab.tasks.layout import DataFolder
+from svlab.tasks.recipe import task_config
+
+FAST = dict(model="fallback", width=64, height=64, num_frames=6, fps=6)
+CANCEL_SECONDS = 6.0  # the grace period (2 s) plus polling, on a busy 2-core machine
+# Image tasks that spend many seconds in a stage without callbacks: 32 frames of a pan over
+# noise, 16 times more after interpolation; optical flow is slow to compute, and blended
+# noise slow to encode.
+INTERPOLATING = {"width": 256, "height": 256, "num_frames": 32, "interpolation": "flow",
+                 "interpolation_factor": 16}
+ENCODING = {"width": 384, "height": 384, "num_frames": 32, "interpolation": "blend",
+            "interpolation_factor": 16}
 
 
-@pytest.fixture
-def worker(tmp_path, config):
-    return Worker(TaskStore(tmp_path / "tasks.db"), tmp_path, config)
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    data = DataFolder.create(tmp_path_factory.mktemp("worker") / "data")
+    noise = np.random.default_rng(0).integers(0, 256, (384, 384, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(data.uploads / "noise.png")
+    big = np.random.default_rng(1).integers(0, 256, (2500, 2500, 3), dtype=np.uint8)
+    Image.fromarray(big).save(data.inputs / "big.png", compress_level=1)
+    worker = Worker(TaskStore(data.database), data, load_config("cpu-tiny", overrides=FAST),
+                    task_timeout=300, preload=False)
+    worker.start()
+    yield worker
+    worker.stop()
 
 
-def _files(folder):
-    return sorted(p.name for p in folder.iterdir())
+def _submit(worker, request):
+    task = worker.store.create(request)
+    worker.wake()
+    return task["id"]
 
 
-def test_runs_a_prompt(worker, tmp_path):
-    task = worker.store.create({"prompt": "清晨。黄昏。", "settings": {"seed": 3}})
-    assert worker.run_once() and not worker.run_once()
-    done = worker.store.get(task["id"])
+def _wait(worker, task_id, until=("succeeded", "failed", "cancelled"), timeout=120):
+    deadline = time.monotonic() + timeout
+    while (task := worker.store.get(task_id))["status"] not in until:
+        assert time.monotonic() < deadline, task
+        time.sleep(0.02)
+    return task
+
+
+def _wait_for(condition, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _cancel(worker, task_id):
+    """What DELETE does; returns how long the task took to end."""
+    start = time.monotonic()
+    worker.store.request_cancel(task_id)
+    worker.cancel(task_id)
+    task = _wait(worker, task_id)
+    return task, time.monotonic() - start
+
+
+def _staged(worker, task_id):
+    """Files the run of `task_id` has in its staging folder (any depth)."""
+    return [p for s in worker.data.videos.glob(f".{task_id}.*.staging") for p in s.rglob("*")
+            if p.is_file()]
+
+
+def _assert_clean(worker, task_id):
+    assert not worker.data.result(task_id).exists()
+    assert not [p for p in worker.data.videos.iterdir() if p.name.startswith(".")]
+
+
+def test_runs_a_prompt(worker):
+    task_id = _submit(worker, {"prompt": "清晨。黄昏。", "settings": {"seed": 3}})
+    done = _wait(worker, task_id)
     assert done["status"] == "succeeded", done["error"]
     assert done["progress"] == {"stage": "done", "fraction": 1.0}
-    video = video_path(tmp_path, task["id"])
+    video = worker.data.video(task_id)
     assert probe(video)["frames"] == 12
     assert done["manifest"] == json.loads(video.with_suffix(".json").read_text("utf-8"))
     assert done["manifest"]["seed"] == 3
-    assert _files(video.parent) == sorted(f"{task['id']}{s}" for s in
-                                          (".json", ".mp4", ".srt", ".vtt"))
+    assert sorted(p.name for p in video.parent.iterdir()) == sorted(
+        f"{task_id}{s}" for s in (".json", ".mp4", ".srt", ".vtt"))
+    assert not [p for p in worker.data.videos.iterdir() if p.name.startswith(".")]
 
 
-def test_progress_and_cancel(worker, tmp_path, monkeypatch):
-    task = worker.store.create({"prompt": "一。二。三。"})
-    seen = []
-    set_progress = worker.store.set_progress
-
-    def record(task_id, progress):
-        set_progress(task_id, progress)
-        seen.append(progress)
-        if progress.get("stage") == "clip" and progress["scene"] == 2:
-            worker.cancel(task_id)  # as DELETE does from an HTTP thread
-
-    monkeypatch.setattr(worker.store, "set_progress", record)
-    worker.run_once()
-    done = worker.store.get(task["id"])
-    assert done["status"] == "cancelled" and "DELETE" in done["error"]
-    assert [(p["stage"], p["scene"], p["fraction"]) for p in seen
-            if p["stage"] == "clip"] == [("clip", 1, 0.0), ("clip", 2, 0.3333)]
-    assert _files(tmp_path / "videos") == []  # nothing half-written stays
+def test_cancel_at_keyframes(worker):
+    scenes = [{"text": f"第{i}幕", "image": "big.png"} for i in range(30)]
+    task_id = _submit(worker, {"storyboard": {"scenes": scenes}})
+    _wait_for(lambda: (p := worker.store.get(task_id)["progress"]) and
+              p["stage"] == "keyframe" and p["scene"] >= 2, "the keyframe stage")
+    task, seconds = _cancel(worker, task_id)
+    assert task["status"] == "cancelled" and seconds < CANCEL_SECONDS
+    assert task["progress"]["stage"] == "keyframe"
+    _assert_clean(worker, task_id)
 
 
-def test_stop_requeues_the_running_task(worker, tmp_path, monkeypatch):
-    task = worker.store.create({"prompt": "一。二。"})
-    set_progress = worker.store.set_progress
-
-    def stop_midway(task_id, progress):
-        set_progress(task_id, progress)
-        worker._stop.set()  # what stop() does, without a thread to join
-
-    monkeypatch.setattr(worker.store, "set_progress", stop_midway)
-    worker.run_once()
-    assert worker.store.get(task["id"])["status"] == "queued"
-    assert _files(tmp_path / "videos") == []
+def test_cancel_while_denoising(worker):
+    task_id = _submit(worker, {"prompt": "x", "settings": {
+        "model": "tiny", "num_inference_steps": 400, "num_frames": 4}})
+    _wait_for(lambda: (p := worker.store.get(task_id)["progress"]) and
+              p["stage"] == "denoising" and p["step"] >= 2, "denoising")
+    task, seconds = _cancel(worker, task_id)
+    assert task["status"] == "cancelled" and seconds < CANCEL_SECONDS
+    assert task["progress"]["stage"] == "denoising" and task["progress"]["step"] < 400
+    _assert_clean(worker, task_id)
 
 
-def test_failures_are_recorded(worker, tmp_path):
-    gone = worker.store.create({"prompt": "x", "image": "uploads/missing.png"})
-    broken = worker.store.create({"storyboard": {"scenes": [{"text": "a", "image": "../x.png"}]}})
-    worker.run_once()
-    worker.run_once()
-    assert "is gone from the data folder" in worker.store.get(gone["id"])["error"]
-    assert worker.store.get(gone["id"])["status"] == "failed"
-    assert "outside the folder" in worker.store.get(broken["id"])["error"]
+def _runner_pid(worker):
+    _wait_for(lambda: worker.state in ("idle", "running"), "a runner")
+    return worker._runner.pid
+
+
+def test_cancel_during_interpolation(worker):
+    """No callback during interpolation: the runner is killed after the grace period."""
+    _runner_pid(worker)
+    task_id = _submit(worker, {"prompt": "x", "image": "uploads/noise.png",
+                               "settings": INTERPOLATING})
+    _wait(worker, task_id, until=("running",))
+    time.sleep(3)  # the fallback clip takes well under a second; interpolation, many
+    assert worker.store.get(task_id)["status"] == "running"
+    assert _staged(worker, task_id) == []  # nothing encoded yet: still interpolating
+    runner = worker._runner.pid
+    task, seconds = _cancel(worker, task_id)
+    assert task["status"] == "cancelled" and seconds < CANCEL_SECONDS
+    assert not alive(runner)
+    _assert_clean(worker, task_id)
+    assert _runner_pid(worker) != runner  # a fresh runner serves the next task
+
+
+def test_cancel_during_encoding(worker):
+    """An ffmpeg encode has no callback either; the runner and its ffmpeg are killed."""
+    runner = _runner_pid(worker)
+    task_id = _submit(worker, {"prompt": "x", "image": "uploads/noise.png",
+                               "settings": ENCODING})
+    _wait_for(lambda: any(".part.mp4" in p.name for p in _staged(worker, task_id)),
+              "the encode to start")
+    ffmpeg = children_of(runner)
+    assert ffmpeg, "the runner should be running ffmpeg"
+    task, seconds = _cancel(worker, task_id)
+    assert task["status"] == "cancelled" and seconds < CANCEL_SECONDS
+    assert not alive(runner)
+    _wait_for(lambda: not any(alive(pid) for pid in ffmpeg), "ffmpeg to end", timeout=3)
+    _assert_clean(worker, task_id)
+
+
+def test_a_dead_runner_fails_its_task_and_the_next_one_runs(worker):
+    import os
+    import signal
+
+    runner = _runner_pid(worker)
+    task_id = _submit(worker, {"prompt": "x", "image": "uploads/noise.png",
+                               "settings": INTERPOLATING})
+    _wait(worker, task_id, until=("running",))
+    os.kill(runner, signal.SIGKILL)  # as the kernel's OOM killer would
+    task = _wait(worker, task_id)
+    assert task["status"] == "failed" and "ended unexpectedly" in task["error"]
+    _assert_clean(worker, task_id)
+    after = _submit(worker, {"prompt": "之后"})
+    assert _wait(worker, after)["status"] == "succeeded"
+
+
+def test_failures_are_recorded(worker):
+    gone = _submit(worker, {"prompt": "x", "image": "uploads/missing.png"})
+    broken = _submit(worker, {"storyboard": {"scenes": [{"text": "a", "image": "../x.png"}]}})
+    assert "is gone from the data folder" in _wait(worker, gone)["error"]
+    assert worker.store.get(gone)["status"] == "failed"
+    error = _wait(worker, broken)["error"]
+    assert "outside the folder" in error and str(worker.data.root) not in error
 
 
 def test_cancel_requested_before_start(worker):
-    task = worker.store.create({"prompt": "x"})
-    worker.store.claim_next()
-    worker.store.request_cancel(task["id"])
-    worker.store.requeue(task["id"])  # e.g. a restart between the DELETE and the run
-    worker.run_once()
-    assert worker.store.get(task["id"])["status"] == "cancelled"
+    store = TaskStore(worker.data.database)  # another process's view of the store
+    task = store.create({"prompt": "x"})
+    store.request_cancel(task["id"])  # queued: cancelled at once, never run
+    assert _wait(worker, task["id"])["status"] == "cancelled"
+    assert not worker.data.result(task["id"]).exists()
 
 
-def test_thread_and_leftovers(worker, tmp_path):
-    videos = tmp_path / "videos"
-    (videos / ".abc.part.mp4").write_bytes(b"half")
-    (videos / ".abc.parts").mkdir()
-    task = worker.store.create({"prompt": "x"})
-    worker.start()
-    try:
-        for _ in range(600):
-            if worker.store.get(task["id"])["status"] == "succeeded":
-                break
-            worker._wake.wait(0.05)
-    finally:
-        worker.stop()
-    assert worker.store.get(task["id"])["status"] == "succeeded"
-    assert not any(name.startswith(".") for name in _files(videos))
+def test_stop_requeues_the_running_task(worker):
+    """Last in this module: it stops the module's worker."""
+    runner = _runner_pid(worker)
+    task_id = _submit(worker, {"prompt": "x", "image": "uploads/noise.png",
+                               "settings": INTERPOLATING})
+    _wait(worker, task_id, until=("running",))
+    start = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - start < CANCEL_SECONDS + 5
+    assert worker.store.get(task_id)["status"] == "queued"
+    assert not alive(runner) and worker.state == "stopped"
+    _assert_clean(worker, task_id)
 
 
 def test_task_config_layers(config):
@@ -111,4 +213,3 @@ def test_task_config_layers(config):
     assert (merged.num_frames, merged.seed, merged.model) == (4, 2, "fallback")
     standard = task_config({"profile": "standard", "settings": {}}, config)
     assert standard.height == 576
-
