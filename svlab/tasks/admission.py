@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import HTTPException
+
 from ..config import VideoConfig
 from ..errors import SvlabError
 from ..models import list_specs
@@ -65,10 +67,13 @@ class Admission:
             check_work(work_of(task_shots(request, config, board)), self.limits)
         except SvlabError as e:
             raise Refused(422, one_line(redact(str(e), self.data.root))) from None
-        except (ValueError, TypeError, OverflowError) as e:  # a value validation missed
-            log.warning("request refused by an unexpected error", exc_info=True)
-            raise Refused(422, one_line(redact(f"invalid request: {e}", self.data.root))) \
-                from None
+        except HTTPException:
+            raise
+        except Exception as e:  # a value the settings' or storyboard's checks missed
+            log.error("a request hit an error its validation should have named; refused "
+                      "with 422", exc_info=True)
+            raise Refused(422, one_line(redact(f"invalid request: {type(e).__name__}: {e}",
+                                               self.data.root))) from None
         return image_suffix(image) if image is not None else None
 
     def admit(self, submission: Submission, store: TaskStore) -> dict[str, Any]:

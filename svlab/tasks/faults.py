@@ -20,7 +20,7 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 # How the same conditions read in a child's message (ffmpeg prints strerror).
 STORAGE_WORDS = ("No space left on device", "Disk quota exceeded", "File too large",
                  "database or disk is full")
-STORAGE_FULL = "no space left to store the result in the server's data folder"
+STORAGE_FULL = "the disk holding the server's data folder is full"
 ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"(=\[])/(?:[^\s/'\":,|]+/)+([^\s/'\":,|]*)")
 
 

@@ -7,6 +7,8 @@ is published in one step.
     DATA/videos/<id>/<id>.mp4      a task's result folder: the video, its manifest <id>.json,
                                    captions <id>.vtt and <id>.srt
     DATA/videos/.<id>.<hex>.staging/   where a run writes, renamed to videos/<id>/ when done
+    DATA/space-reserve             1 MiB kept free for the store: when the disk fills, it is
+                                   deleted so that the end of a task can still be recorded
 
 A result folder appears under its final name all at once (a rename), and only for a task
 whose success is being recorded: a reader never sees a video without its manifest, and a
@@ -25,11 +27,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..processor.ffmpeg import atomic_output
 from .store import TaskStore, valid_task_id
 
 log = logging.getLogger(__name__)
 
 ORPHAN_UPLOAD_SECONDS = 3600.0  # an upload no task names is removed after this long
+RESERVE_BYTES = 1 << 20
 RESULT_SUFFIXES = (".mp4", ".json", ".vtt", ".srt")
 
 
@@ -85,6 +89,30 @@ class DataFolder:
 
     def unpublish(self, task_id: str) -> None:
         shutil.rmtree(self.result(task_id), ignore_errors=True)
+
+    @property
+    def reserve(self) -> Path:
+        return self.root / "space-reserve"
+
+    def keep_reserve(self) -> None:
+        """Make sure the space reserve exists (quietly not, while the disk is full)."""
+        if self.reserve.is_file() and self.reserve.stat().st_size == RESERVE_BYTES:
+            return
+        try:
+            with atomic_output(self.reserve) as tmp:
+                tmp.write_bytes(bytes(RESERVE_BYTES))
+        except OSError as e:
+            log.debug("no space reserve: %s", e)
+
+    def release_reserve(self) -> bool:
+        """Delete the space reserve, so a store that is out of space can write again;
+        False when there was none to release."""
+        try:
+            self.reserve.unlink()
+        except FileNotFoundError:
+            return False
+        log.warning("the data folder's disk is full: released its space reserve")
+        return True
 
 
 def clean_at_start(folder: DataFolder, store: TaskStore) -> dict[str, int]:

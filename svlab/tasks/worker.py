@@ -144,6 +144,7 @@ class Worker:
         task = self.store.claim_next()
         if task is None:
             return False
+        self.data.keep_reserve()
         task_id = task["id"]
         with self._lock:
             self.current, self.state = task_id, "running"
@@ -252,16 +253,20 @@ class Worker:
             self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
 
     def _record(self, write: Callable[[], None]) -> None:
-        """Write to the store, retrying while its disk is full (until stopped: a task left
+        """Write to the store. While its disk is full: release the data folder's space
+        reserve and try again at once, then every RETRY_SECONDS until stopped (a task left
         running is then recovered at the next start)."""
         while True:
             try:
                 write()
                 return
             except Exception as e:
-                if not is_storage_full(e) or self._stop.wait(RETRY_SECONDS):
+                if not is_storage_full(e):
                     raise
-                log.error("%s: cannot write to the store (%s); retrying", self.name, e)
+                if not self.data.release_reserve():
+                    log.error("%s: cannot write to the store (%s); retrying", self.name, e)
+                    if self._stop.wait(RETRY_SECONDS):
+                        raise
 
     def _progress(self, task_id: str, event: dict[str, Any], throttle: dict[str, Any]) -> None:
         key = (event.get("scene"), event.get("stage"))
