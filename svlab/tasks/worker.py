@@ -42,6 +42,7 @@ PROGRESS_INTERVAL = 0.2  # seconds between progress writes within one stage
 TICK = 0.1  # seconds between looks at cancellation, time limit and the runner
 FLAG_INTERVAL = 0.5  # seconds between reads of the store's cancel flag
 GRACE_SECONDS = 2.0  # how long a run may take to stop at a callback before it is killed
+EXIT_SECONDS = 20.0  # how long an idle runner may take to unload its model and exit
 RETRY_SECONDS = 2.0  # between attempts to record an end while the disk is full
 CANCELLED = "cancelled by a DELETE request"
 NO_MESSAGE = object()  # what _receive returns when the runner is alive but said nothing
@@ -83,7 +84,7 @@ class Worker:
             if self.current == task_id:
                 self._cancel.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         """Stop: a running task goes back to the queue, the runner exits."""
         self._stop.set()
         self._wake.set()
@@ -314,7 +315,7 @@ class Worker:
 
     def _shutdown_runner(self) -> None:
         if self._runner is not None and self._runner.is_alive() and self._send(Shutdown()):
-            self._runner.join(max(self.grace, 5.0))
+            self._runner.join(EXIT_SECONDS)
         self._discard_runner()
 
 

@@ -132,7 +132,7 @@ def test_cancel_during_interpolation(worker):
     task_id = _submit(worker, {"prompt": "x", "image": "uploads/noise.png",
                                "settings": INTERPOLATING})
     _wait(worker, task_id, until=("running",))
-    time.sleep(3)  # the fallback clip takes well under a second; interpolation, many
+    time.sleep(2)  # the fallback clip takes well under a second; interpolation, many
     assert worker.store.get(task_id)["status"] == "running"
     assert _staged(worker, task_id) == []  # nothing encoded yet: still interpolating
     runner = worker._runner.pid
