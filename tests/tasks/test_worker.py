@@ -175,6 +175,44 @@ def test_a_dead_runner_fails_its_task_and_the_next_one_runs(worker):
     assert _wait(worker, after)["status"] == "succeeded"
 
 
+# A server stand-in: starts a runner, gives it a long job, prints the runner's pid, waits.
+PARENT = """
+import sys, time
+from svlab.config import load_config
+from svlab.tasks.layout import DataFolder
+from svlab.tasks.runner import Job, Ready, start_runner
+
+data = DataFolder.create(sys.argv[1])
+config = load_config("cpu-tiny", overrides={"model": "fallback"})
+runner, conn = start_runner(data, config, preload=False, log_level=30)
+assert isinstance(conn.recv(), Ready)
+task = "f" * 32
+request = {"prompt": "x", "image": "uploads/noise.png", "settings": %r}
+conn.send(Job(task, request, data.new_staging(task) / (task + ".mp4")))
+print(runner.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_runner_dies_with_its_server(worker, tmp_path):
+    """Killed by SIGKILL, a server cannot stop its runner: the runner notices and ends
+    itself (and its process group), even in the middle of a stage without callbacks."""
+    import signal
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT % ENCODING, str(worker.data.root)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        runner = int(parent.stdout.readline())
+        time.sleep(1)  # into the job: loading the image, the clip, interpolating
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        _wait_for(lambda: not alive(runner), "the runner to end", timeout=5)
+    finally:
+        parent.kill()
+
+
 def test_failures_are_recorded(worker):
     gone = _submit(worker, {"prompt": "x", "image": "uploads/missing.png"})
     broken = _submit(worker, {"storyboard": {"scenes": [{"text": "a", "image": "../x.png"}]}})
