@@ -134,11 +134,13 @@ async def read_submission(request: Request, max_upload_bytes: int) -> Submission
     """The request's fields and image, whichever content type carried them."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        body = await request.body()
-        if len(body) > MAX_JSON_BYTES:
-            raise Refused(413, f"JSON body of {len(body)} bytes is too large; accepted: up "
-                               f"to {MAX_JSON_BYTES} bytes")
-        fields, image = strict_json(body), None
+        body = bytearray()
+        async for chunk in request.stream():  # stopped at the JSON limit, not the upload's
+            body += chunk
+            if len(body) > MAX_JSON_BYTES:
+                raise Refused(413, f"JSON body is too large; accepted: up to "
+                                   f"{MAX_JSON_BYTES} bytes")
+        fields, image = strict_json(bytes(body)), None
         if not isinstance(fields, dict):
             raise Refused(422, "request body must be a JSON object")
     elif ctype == "multipart/form-data":

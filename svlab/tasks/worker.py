@@ -42,6 +42,7 @@ PROGRESS_INTERVAL = 0.2  # seconds between progress writes within one stage
 TICK = 0.1  # seconds between looks at cancellation, time limit and the runner
 FLAG_INTERVAL = 0.5  # seconds between reads of the store's cancel flag
 GRACE_SECONDS = 2.0  # how long a run may take to stop at a callback before it is killed
+RESTART_SECONDS = 10.0  # between attempts to start a runner that failed to start
 EXIT_SECONDS = 20.0  # how long an idle runner may take to unload its model and exit
 RETRY_SECONDS = 2.0  # between attempts to record an end while the disk is full
 CANCELLED = "cancelled by a DELETE request"
@@ -135,9 +136,10 @@ class Worker:
                 if message is None:
                     break
         if not self._stop.is_set():
-            log.error("%s: the runner did not start (exit code %s)", self.name,
-                      self._runner.exitcode)
+            log.error("%s: the runner did not start (exit code %s); trying again in %g s",
+                      self.name, self._runner.exitcode, RESTART_SECONDS)
         self._discard_runner()
+        self._stop.wait(RESTART_SECONDS)
         return False
 
     def run_once(self) -> bool:

@@ -213,6 +213,29 @@ def test_the_runner_dies_with_its_server(worker, tmp_path):
         parent.kill()
 
 
+def test_two_workers_share_one_store(worker):
+    """The store is the only shared state: a second worker (and runner) over the same store
+    takes the next queued task while the first is busy, and cancellation reaches it through
+    the store's flag alone."""
+    second = Worker(TaskStore(worker.data.database), worker.data, worker.base_config,
+                    task_timeout=300, preload=False, name="worker-2")
+    second.start()
+    try:
+        _wait_for(lambda: second.state == "idle" and worker.state == "idle", "both runners")
+        slow = {"prompt": "x", "image": "uploads/noise.png", "settings": INTERPOLATING}
+        a, b = _submit(worker, slow), _submit(worker, slow)
+        second.wake()
+        _wait_for(lambda: {worker.current, second.current} == {a, b}, "both tasks running")
+        start = time.monotonic()
+        TaskStore(worker.data.database).request_cancel(b)  # the flag only, as from elsewhere
+        assert _wait(worker, b)["status"] == "cancelled"
+        assert time.monotonic() - start < CANCEL_SECONDS
+        assert worker.store.get(a)["status"] == "running"  # the other run goes on
+        assert _cancel(worker, a)[0]["status"] == "cancelled"
+    finally:
+        second.stop()
+
+
 def test_failures_are_recorded(worker):
     gone = _submit(worker, {"prompt": "x", "image": "uploads/missing.png"})
     broken = _submit(worker, {"storyboard": {"scenes": [{"text": "a", "image": "../x.png"}]}})
