@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -178,13 +179,18 @@ def run_task(request: dict[str, Any], data: DataFolder, out: Path, base: VideoCo
 
 
 def _die_with_parent() -> None:
-    """Kill this process group (the runner and its ffmpeg) once the server has died."""
+    """Kill this process group (the runner and its ffmpeg) once the server has died.
+
+    The server's end of the sentinel closes as it dies, a moment before this process is
+    handed to a new parent; so the watch waits for that hand-over (the sentinel also closes
+    when this runner exits normally, and then the hand-over never comes)."""
     server = os.getppid()
     parent = multiprocessing.parent_process()
     if parent is not None:
-        parent.join()  # also returns when this runner exits and closes the sentinel
-    if os.getppid() != server:  # orphaned: the server is gone
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+        parent.join()
+    while os.getppid() == server:
+        time.sleep(0.05)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _plain(event: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ next task runs; stopping the worker puts the running task back in the queue."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -201,14 +202,16 @@ def test_the_runner_dies_with_its_server(worker, tmp_path):
     import subprocess
     import sys
 
-    parent = subprocess.Popen([sys.executable, "-c", PARENT % ENCODING, str(worker.data.root)],
+    data = DataFolder.create(tmp_path / "data")
+    shutil.copy(worker.data.uploads / "noise.png", data.uploads)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT % ENCODING, str(data.root)],
                               stdout=subprocess.PIPE, text=True)
     try:
         runner = int(parent.stdout.readline())
         time.sleep(1)  # into the job: loading the image, the clip, interpolating
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-        _wait_for(lambda: not alive(runner), "the runner to end", timeout=5)
+        _wait_for(lambda: not alive(runner), "the runner to end", timeout=10)
     finally:
         parent.kill()
 
