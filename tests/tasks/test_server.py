@@ -15,7 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from servers import Server, alive, children_of
 
