@@ -124,11 +124,11 @@ def clean_at_start(folder: DataFolder, store: TaskStore) -> dict[str, int]:
     into their result folder.
     """
     removed = {"partial": 0, "unrecorded": 0, "moved": 0}
-    for parent in (folder.videos, folder.uploads):
-        for path in parent.iterdir():
-            if path.name.startswith("."):
-                _remove(path)
-                removed["partial"] += 1
+    partial = [*folder.videos.glob(".*"), *folder.uploads.glob(".*"),
+               *folder.root.glob(f".{folder.reserve.name}.*")]
+    for path in partial:
+        _remove(path)
+        removed["partial"] += 1
     for path in folder.videos.iterdir():
         if path.is_file() and path.suffix in RESULT_SUFFIXES and valid_task_id(path.stem):
             folder.result(path.stem).mkdir(exist_ok=True)

@@ -371,9 +371,10 @@ def test_error_messages_hide_server_paths(idle, app):
 
 
 @pytest.mark.slow
-def test_lifespan_loads_and_unloads_the_model(tmp_path):
-    """The seed's lifecycle: the model is loaded at start (in the runner) and unloaded when
-    the server stops (the runner exits cleanly after unloading it)."""
+def test_model_lifecycle_and_cancel_while_denoising(tmp_path):
+    """The seed's lifecycle: the model is loaded once at start (in the runner), a run is
+    cancelled between two denoising steps (the runner stays, model loaded), and the model is
+    unloaded when the server stops (the runner exits cleanly after unloading it)."""
     app = create_app(tmp_path / "data", load_config("cpu-tiny"))
     with TestClient(app, base_url=BASE) as client:
         deadline = time.monotonic() + 120
@@ -382,5 +383,16 @@ def test_lifespan_loads_and_unloads_the_model(tmp_path):
             time.sleep(0.1)
         assert health["model"] == "tiny" and health["workers"][0]["model"] == "tiny"
         runner = app.state.server.workers[0]._runner
-        assert runner.is_alive()
+        task = client.post("/api/tasks/", json={"prompt": "x", "settings": {
+            "num_inference_steps": 100, "num_frames": 4}}).json()
+        while not ((p := client.get(f"/api/tasks/{task['id']}").json()["progress"])
+                   and p["stage"] == "denoising" and p["step"] >= 2):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        start = time.monotonic()
+        assert client.delete(f"/api/tasks/{task['id']}").status_code == 202
+        done = _wait(client, task["id"])
+        assert done["status"] == "cancelled" and time.monotonic() - start < 6
+        assert done["progress"]["stage"] == "denoising" and done["progress"]["step"] < 100
+        assert runner.is_alive()  # stopped at a step: no need to end the runner
     assert not runner.is_alive() and runner.exitcode == 0

@@ -43,6 +43,7 @@ def test_clean_at_start(tmp_path):
     (data.new_staging(running) / f"{running}.mp4").write_bytes(b"half")
     (data.videos / f".{running}.parts").mkdir()
     (data.uploads / ".0123.part.png").write_bytes(b"half an upload")
+    (data.root / ".space-reserve.0123.part").write_bytes(b"half a reserve")
     # ... a result renamed into place whose success was never recorded ...
     data.result(running).mkdir()
     (data.result(running) / f"{running}.mp4").write_bytes(b"unrecorded")
@@ -51,10 +52,11 @@ def test_clean_at_start(tmp_path):
         (data.videos / f"{done}{suffix}").write_text(suffix)
     (data.uploads / "kept.png").write_bytes(b"png")
     removed = clean_at_start(data, store)
-    assert removed == {"partial": 3, "unrecorded": 1, "moved": 2}
+    assert removed == {"partial": 4, "unrecorded": 1, "moved": 2}
     assert _names(data.videos) == [done]
     assert _names(data.result(done)) == [f"{done}.json", f"{done}.mp4"]
     assert _names(data.uploads) == ["kept.png"]
+    assert not list(data.root.glob(".*"))
 
 
 def test_prune_uploads(tmp_path):
