@@ -93,7 +93,7 @@ def _total(server) -> int:
     return sum(server.client.get("/api/tasks").json()["counts"].values())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies, ctype=st.sampled_from(["application/json", "Application/JSON",
                                            "application/json; charset=utf-8"]))
 def test_generated_requests(server, body, ctype):
@@ -135,7 +135,7 @@ def test_openapi_schema(server):
               schemathesis.checks.response_schema_conformance]
     seen = set()
 
-    @settings(max_examples=200, deadline=None,
+    @settings(max_examples=150, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     @given(case=schema.as_strategy())
     def call(case):
