@@ -55,7 +55,8 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread() and \
+            not getattr(args, "own_signals", False):  # a server shuts down its own way
         signal.signal(signal.SIGTERM, _terminate)
     if not args.verbose:  # transformers' notices (e.g. "requires torchvision") are not ours
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

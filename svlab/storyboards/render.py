@@ -128,8 +128,7 @@ def render_storyboard(
             prefix=f".{out.stem}.", suffix=".parts", dir=out.parent) as work:
         scenes = _render_scenes(board, configs, Path(work), tracker, notify, loader=loader,
                                 text2image=text2image, allow_fallback=allow_fallback)
-        notify({"stage": "composing", "scene": len(scenes), "scenes": len(scenes)})
-        video, concat = _compose(board, config, scenes, Path(work), tracker, pub)
+        video, concat = _compose(board, config, scenes, Path(work), tracker, pub, notify)
         os.replace(video, pub.video)
         frames, fps = read_video(pub.video)
         pub.manifest = _manifest(board, config, scenes, concat, tracker, pub, frames, fps)
@@ -172,11 +171,14 @@ def _render_scenes(board: Storyboard, configs: list[VideoConfig], work: Path,
 
 
 def _compose(board: Storyboard, config: VideoConfig, scenes: list[RenderedScene], work: Path,
-             tracker: StageTracker, pub: Publication) -> tuple[Path, dict | None]:
+             tracker: StageTracker, pub: Publication,
+             notify: Callback) -> tuple[Path, dict | None]:
     """Join the clips, burn the captions in and lay the music under, as the board says; the
     captions' sidecars go to the publication. Returns the finished video and the concat's
-    report (None for a single scene)."""
+    report (None for a single scene). `notify` hears of each step before it starts."""
     p = config.processing
+    n = len(scenes)
+    notify({"stage": "concat", "scene": n, "scenes": n})
     with tracker.stage("concat"):
         if len(scenes) > 1:
             current = work / "joined.mp4"
@@ -188,10 +190,12 @@ def _compose(board: Storyboard, config: VideoConfig, scenes: list[RenderedScene]
                 zip(board.scenes, caption_times([s.duration for s in scenes], board.crossfade))]
     if board.subtitles == "burn":
         srt = write_subtitles(captions, work / "captions.mp4")["srt"]
+        notify({"stage": "subtitles", "scene": n, "scenes": n})
         with tracker.stage("subtitles"):
             current = burn_subtitles(current, srt, work / "burned.mp4", quality=p.quality,
                                      pixel_format=p.pixel_format)
     if board.music is not None:
+        notify({"stage": "music", "scene": n, "scenes": n})
         with tracker.stage("music"):
             current = add_music(current, board.music, work / "music.mp4", volume=board.volume,
                                 fade_in=board.fade, fade_out=board.fade)
