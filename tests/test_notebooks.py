@@ -28,6 +28,9 @@ NON_DEFAULT: dict[str, dict] = {
                         "plan_frames": 14, "budgets_gib": "6,12"},
     "03_interpolation": {"clips": "carphone", "methods": "blend,flow", "num_frames": 5,
                          "show_clip": "carphone", "show_frame": 0, "factor": 3},
+    "04_sweep": {"num_frames": 3, "num_inference_steps": 1, "seeds": 1,
+                 "motion_bucket_ids": "1,200", "metrics": "motion_px,flicker",
+                 "compare_by": "motion_bucket_id"},
 }
 
 
@@ -72,6 +75,8 @@ def test_papermill_cli_runs_with_non_default_parameters(path, tmp_path):
     assert {name: recorded[name] for name in params} == params
     if path.stem == "01_generate":
         check_generate_output(tmp_path / "out", params)
+    if path.stem == "04_sweep":
+        check_sweep_output(tmp_path / "out", params)
 
 
 def check_generate_output(out_dir: Path, params: dict):
@@ -84,6 +89,16 @@ def check_generate_output(out_dir: Path, params: dict):
     assert manifest["output"]["frames"] == (params["num_frames"] - 1) * factor + 1
     assert (manifest["output"]["width"], manifest["output"]["height"]) == (80, 48)
     assert manifest["engine"] == "model"
+
+
+def check_sweep_output(out_dir: Path, params: dict):
+    """04_sweep's sweep follows the parameters: one seed, two motion buckets, 3 frames."""
+    import pandas as pd
+
+    table = pd.read_csv(out_dir / "results.csv")
+    assert sorted(table["motion_bucket_id"]) == [1, 200] and set(table["seed"]) == {0}
+    assert set(table["status"]) == {"done"} and set(table["frames"]) == {3}
+    assert (out_dir / "compare.mp4").is_file() and (out_dir / "compare.png").is_file()
 
 
 @pytest.mark.slow
