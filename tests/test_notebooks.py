@@ -38,21 +38,14 @@ NON_DEFAULT: dict[str, dict] = {
                         "plan_frames": 14, "budgets_gib": "6,12"},
     "03_interpolation": {"clips": "carphone", "methods": "blend,flow", "num_frames": 5,
                          "show_clip": "carphone", "show_frame": 0, "factor": 3},
+    "04_sweep": {"sweep": "SWEEP", "out_dir": "OUT", "profile": "cpu-tiny", "model": "tiny",
+                 "num_frames": 3, "num_inference_steps": 1, "seeds": 1,
+                 "motion_bucket_ids": "1,200", "metrics": "motion_px,flicker",
+                 "compare_by": "motion_bucket_id"},
 }
-# Notebooks whose parameters cell papermill cannot read whole yet: expected to fail until
-# their owner fixes the cell (then these tests pass: remove the entry).
-NOT_YET = {"03_interpolation": "papermill cannot parse the `methods` and `show_frame` lines "
-                               "(a second '=' in their comments)"}
-
-
-def notebook_param(path: Path):
-    reason = NOT_YET.get(path.stem)
-    return pytest.param(path, id=path.stem,
-                        marks=[pytest.mark.xfail(reason=reason, strict=False)] if reason else [])
 
 
 ALL = [pytest.param(nb, id=nb.stem) for nb in NOTEBOOKS]
-PARSED = [notebook_param(nb) for nb in NOTEBOOKS]
 
 
 def parameters_cell(path: Path):
@@ -78,6 +71,12 @@ def values_for(path: Path, tmp_path: Path) -> dict:
     if values.get("image") == "IMAGE":
         values["image"] = str(tmp_path / "photo.png")
         Image.new("RGB", (96, 64), (200, 120, 40)).save(values["image"])
+    if values.get("sweep") == "SWEEP":  # the same runs as the other values ask of the demo
+        values["sweep"] = str(tmp_path / "sweep.yaml")
+        Image.new("RGB", (96, 64), (200, 120, 40)).save(tmp_path / "photo.png")
+        Path(values["sweep"]).write_text(
+            "base: {profile: cpu-tiny, num_frames: 3, num_inference_steps: 1}\n"
+            "inputs: [{image: photo.png}]\ngrid: {motion_bucket_id: [1, 200]}\nseeds: 1\n")
     if values.get("out_dir") == "OUT":
         values["out_dir"] = str(tmp_path / "out")
     return values
@@ -100,7 +99,7 @@ def test_committed_clean_with_one_parameters_cell(path):
     assert nb.metadata.kernelspec.name == "python3"  # the kernel `make install` registers
 
 
-@pytest.mark.parametrize("path", PARSED)
+@pytest.mark.parametrize("path", ALL)
 def test_papermill_reads_every_parameter(path, caplog, tmp_path):
     """What Python assigns in the parameters cell is what papermill (and so `svlab report`)
     can set, with no "Unable to parse line" warning."""
@@ -132,7 +131,7 @@ def test_papermill_cli_sets_every_parameter(path, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", PARSED)
+@pytest.mark.parametrize("path", ALL)
 def test_svlab_report_runs_with_every_parameter_set(path, tmp_path):
     """`svlab report -p NAME VALUE` for every parameter, as a researcher types it."""
     params = values_for(path, tmp_path)
@@ -152,6 +151,8 @@ def test_svlab_report_runs_with_every_parameter_set(path, tmp_path):
     if path.stem == "02_vram_profile":
         page = (tmp_path / "reports" / run["html"]).read_text(encoding="utf-8")
         assert "<td>32x48</td>" in page and "<strong>svd</strong> parameters" in page
+    if path.stem == "04_sweep":
+        check_sweep_output(Path(params["out_dir"]), params)
 
 
 def check_generate_output(out_dir: Path, params: dict):
@@ -165,6 +166,16 @@ def check_generate_output(out_dir: Path, params: dict):
     assert manifest["output"]["frames"] == (params["num_frames"] - 1) * factor + 1
     assert (manifest["output"]["width"], manifest["output"]["height"]) == (80, 48)
     assert manifest["engine"] == "model" and manifest["inputs"]["prompt"] == "a calm sea"
+
+
+def check_sweep_output(out_dir: Path, params: dict):
+    """04_sweep's sweep follows the parameters: one seed, two motion buckets, 3 frames."""
+    import pandas as pd
+
+    table = pd.read_csv(out_dir / "results.csv")
+    assert sorted(table["motion_bucket_id"]) == [1, 200] and set(table["seed"]) == {0}
+    assert set(table["status"]) == {"done"} and set(table["frames"]) == {3}
+    assert (out_dir / "compare.mp4").is_file() and (out_dir / "compare.png").is_file()
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ from ..errors import SvlabError
 
 # Modules under svlab.cli that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = [
-    "generate", "story", "media", "interpolate", "models", "plan", "report", "serve",
+    "generate", "story", "media", "interpolate", "models", "plan", "sweep", "rerun", "compare",
+    "report", "serve",
 ]
 
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 # What each notebook draws (at least): figures, and videos.
 EXPECTED_MEDIA = {"01_generate.ipynb": (2, 1), "02_vram_profile.ipynb": (2, 0),
-                  "03_interpolation.ipynb": (3, 0)}
+                  "03_interpolation.ipynb": (3, 0), "04_sweep.ipynb": (2, 1)}
 
 
 def errors_in(saved: dict) -> list[str]:
