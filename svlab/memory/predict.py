@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import check_plan_settings
 from ..errors import ConfigError, unknown_choice
 from ..models import Family, ModelSpec, build_modules, family_of, get_spec
 from ..models.build import quiet_libraries
@@ -119,6 +120,8 @@ def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
     height = spec.height if height is None else height
     width = spec.width if width is None else width
     num_frames = spec.num_frames if num_frames is None else num_frames
+    check_plan_settings(height=height, width=width, num_frames=num_frames,
+                        max_guidance_scale=max_guidance_scale)
     family_of(spec).check(spec, height=height, width=width, num_frames=num_frames)
     if dtype not in DTYPES:
         raise ConfigError(unknown_choice("dtype", dtype, DTYPES))
