@@ -215,6 +215,18 @@ def check_kernel() -> None:
                          f"`python -m ipykernel install --sys-prefix --name {KERNEL}`") from None
 
 
+def report_folder(out: Path) -> Path:
+    """`out`, made if missing; refused before any notebook runs when it cannot be a folder."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--out {str(out)!r} is a file; accepted: a folder (new or "
+                         "existing) for the reports") from None
+    except OSError as e:
+        raise InputError(f"cannot create report folder {str(out)!r}: {e.strerror or e}") from None
+    return out
+
+
 def run_reports(
     notebooks: Iterable[str | Path],
     out: str | Path = "reports",
@@ -234,7 +246,7 @@ def run_reports(
     paths = check_notebooks(notebooks)
     plan = plan_parameters(paths, dict(parameters or {}))
     check_kernel()
-    out, cwd = Path(out), Path(cwd or Path.cwd())
+    out, cwd = report_folder(Path(out)), Path(cwd or Path.cwd())
     runs = []
     for nb in paths:
         params = dict(plan[nb])

@@ -76,6 +76,15 @@ def test_user_errors_exit_2_with_one_line(folder, capsys, argv, message):
     assert not (folder / "out").exists()
 
 
+def test_out_on_a_file_is_refused_before_anything_runs(folder, capsys):
+    (folder / "taken.txt").write_text("keep me")
+    rc = main(["report", "notebooks/sizes.ipynb", "--out", "taken.txt"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == ("svlab report: error: --out 'taken.txt' is a file; accepted: a "
+                               "folder (new or existing) for the reports\n")
+    assert (folder / "taken.txt").read_text() == "keep me"
+
+
 def test_default_runs_every_notebook_under_notebooks(folder, capsys):
     make_notebook(folder / "notebooks" / "other.ipynb", "x = 1", "x")
     assert main(["report", "--out", "out"]) == 0
