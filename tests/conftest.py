@@ -2,6 +2,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,6 +27,14 @@ def photo() -> np.ndarray:
     rgb[20:50, 30:60] = (230, 40, 40)
     rgb[(y - 60) ** 2 + (x - 95) ** 2 < 15**2] = (30, 200, 60)
     return rgb
+
+
+@pytest.fixture
+def photo_file(photo, tmp_path):
+    """`photo` saved as tmp_path/photo.png, as a user's image file."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path)
+    return path
 
 
 @pytest.fixture

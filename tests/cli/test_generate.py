@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from svlab.cli import main
 from svlab.run.clip import unload_models
@@ -16,13 +15,6 @@ from svlab.run.clip import unload_models
 def _fresh_cache():
     yield
     unload_models()
-
-
-@pytest.fixture
-def photo_file(photo, tmp_path):
-    path = tmp_path / "photo.png"
-    Image.fromarray(photo).save(path)
-    return path
 
 
 def test_generate_json(capsys, photo_file, tmp_path):

@@ -12,13 +12,6 @@ def _fresh_model_cache():
 
 
 @pytest.fixture
-def photo_file(photo, tmp_path):
-    path = tmp_path / "photo.png"
-    Image.fromarray(photo).save(path)
-    return path
-
-
-@pytest.fixture
 def other_photo(photo, tmp_path):
     path = tmp_path / "other.png"
     Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(path)
