@@ -25,7 +25,8 @@ LAYERS = [
     ("face", ("svlab.cli", "svlab.ui", "svlab.display", "svlab.reports", "svlab.report_html",
               "svlab.figures", "svlab")),
 ]
-HEAVY = ("torch", "diffusers", "transformers", "cv2", "ipywidgets", "matplotlib", "fastapi")
+HEAVY = ("torch", "diffusers", "transformers", "cv2", "ipywidgets", "matplotlib", "fastapi",
+         "pandas", "skimage", "papermill", "ray")
 # Where a function may import svlab's own modules: the command handlers, so that `svlab
 # --help` builds its parser without importing what the commands run.
 LAZY_ALLOWED = ("svlab.cli",)
