@@ -19,13 +19,14 @@ LAYERS = [
     ("media", ("svlab.processor", "svlab.fallback", "svlab.outputs")),
     ("models", ("svlab.models",)),
     ("memory", ("svlab.memory",)),
-    ("run", ("svlab.run",)),
+    ("run", ("svlab.run", "svlab.distributed")),
     ("render", ("svlab.eval", "svlab.storyboards", "svlab.service")),
     ("work", ("svlab.tasks", "svlab.sweep")),
     ("face", ("svlab.cli", "svlab.ui", "svlab.display", "svlab.reports", "svlab.report_html",
               "svlab.figures", "svlab")),
 ]
-HEAVY = ("torch", "diffusers", "transformers", "cv2", "ipywidgets", "matplotlib", "fastapi")
+HEAVY = ("torch", "diffusers", "transformers", "cv2", "ipywidgets", "matplotlib", "fastapi",
+         "ray")
 # Where a function may import svlab's own modules: the command handlers, so that `svlab
 # --help` builds its parser without importing what the commands run.
 LAZY_ALLOWED = ("svlab.cli",)
