@@ -35,6 +35,7 @@ from .records import Job, JobOutcome, LostAttempt, PoolSettings, WorkerInfo, Wor
 log = logging.getLogger(__name__)
 
 WAIT_STEP = 1.0  # seconds between checks while waiting for answers
+DEAD_PROBES = 3  # a worker whose calls fail as dead this many times in a row is gone
 REASON_LENGTH = 300
 
 
@@ -98,6 +99,7 @@ class WorkerPool:
         self.workers: list[_Worker] = []
         self._probes: dict[Any, _Worker] = {}
         self._started = 0.0
+        self._current: _Run | None = None
 
     def __enter__(self) -> "WorkerPool":
         self.start()
@@ -150,12 +152,22 @@ class WorkerPool:
         """The workers that have answered, as they last answered (their process id included)."""
         return [w.info for w in self.workers if w.info is not None]
 
+    def busy(self) -> list[tuple[WorkerInfo, float]]:
+        """The workers making a job now, and for how many seconds (safe from another thread)."""
+        current, now = self._current, time.monotonic()
+        calls = list(current.busy.values()) if current is not None else []
+        return [(w.info, now - t) for w, _, t in calls if w.info is not None]
+
     def _probe(self, worker: _Worker) -> None:
         self._probes[worker.handle.info.remote()] = worker
 
     def run(self, jobs: Iterable[Job], on_outcome: Callable[[JobOutcome], None]) -> None:
         """Make every job, calling `on_outcome` once per job (in this thread) as each ends."""
-        _Run(self, list(jobs), on_outcome).loop()
+        self._current = _Run(self, list(jobs), on_outcome)
+        try:
+            self._current.loop()
+        finally:
+            self._current = None
 
 
 class _Run:
@@ -167,10 +179,15 @@ class _Run:
         for job in jobs:
             self.queues.setdefault(job.affinity, deque()).append(job)
         self.retries: deque[Job] = deque()
+        self.later: dict[str, tuple[float, _Worker]] = {}  # workers to ask again, and when
         self.lost: dict[str, list[LostAttempt]] = {}
         self.busy: dict[Any, tuple[_Worker, Job, float]] = {}
+        probing = list(pool._probes.values())
         self.idle: list[_Worker] = [w for w in pool.workers
-                                    if w.info is not None and w not in pool._probes.values()]
+                                    if w.info is not None and w not in probing]
+        for worker in pool.workers:  # left coming back by an earlier run: ask again
+            if worker.info is None and not worker.gone and worker not in probing:
+                pool._probe(worker)
 
     def pending(self) -> bool:
         return bool(self.retries or any(self.queues.values()))
@@ -178,8 +195,12 @@ class _Run:
     def loop(self) -> None:
         ray = require_ray()
         while self.pending() or self.busy:
+            self.reprobe()
             self.assign()
             waiting = list(self.busy) + list(self.pool._probes)
+            if not waiting and self.later:
+                time.sleep(WAIT_STEP)
+                continue
             if not waiting:  # no worker left and none coming back
                 self.give_up("no Ray worker is left to make it (every worker died)")
                 break
@@ -190,6 +211,13 @@ class _Run:
                 else:
                     self.probed(ray, ref)
             self.check_start()
+
+    def reprobe(self) -> None:
+        now = time.monotonic()
+        for name, (due, worker) in list(self.later.items()):
+            if due <= now:
+                del self.later[name]
+                self.pool._probe(worker)
 
     def assign(self) -> None:
         for worker in list(self.idle):
@@ -258,14 +286,16 @@ class _Run:
         worker = self.pool._probes.pop(ref)
         try:
             info = ray.get(ref)
-        except _death_errors(ray) as error:  # coming back, or gone once restarts are used up
+        except ray.exceptions.ActorUnavailableError:  # Ray is restarting it: ask again later
+            self.later[worker.name] = (time.monotonic() + WAIT_STEP, worker)
+            return
+        except _death_errors(ray) as error:  # dead; gone for good once restarts are used up
             worker.failed_probes += 1
-            if worker.failed_probes > self.pool.settings.max_restarts + 1:
+            if worker.failed_probes >= DEAD_PROBES:
                 log.warning("worker %s is gone: %s", worker.name, _reason(error))
                 worker.gone = True
                 return
-            time.sleep(WAIT_STEP)
-            self.pool._probe(worker)
+            self.later[worker.name] = (time.monotonic() + WAIT_STEP, worker)
             return
         worker.failed_probes = 0
         worker.info = info

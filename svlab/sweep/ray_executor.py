@@ -67,13 +67,14 @@ class RayExecutor:
                  address: str | None = None, settings: PoolSettings = PoolSettings()):
         self.options, self.address, self.settings = options, address, settings
         self.summary: list[WorkerSummary] = []
+        self.pool: WorkerPool | None = None  # while `run` runs
 
     def run(self, groups: Sequence[Sequence[RunTask]], report: Report) -> None:
         tasks = {task.key: task for group in groups for task in group}
         if not tasks:
             return
         with ray_session(self.address), WorkerPool(self.settings) as pool:
-            jobs = self._jobs(groups)
+            self.pool, jobs = pool, self._jobs(groups)
 
             def published(outcome: JobOutcome) -> None:
                 report(publish(tasks[outcome.key], outcome))
@@ -81,7 +82,7 @@ class RayExecutor:
             try:
                 pool.run(jobs, published)
             finally:
-                self.summary = pool.summary()
+                self.pool, self.summary = None, pool.summary()
 
     def _jobs(self, groups: Sequence[Sequence[RunTask]]) -> list[Job]:
         import ray
