@@ -186,6 +186,7 @@ def execution_section(outcome: JobOutcome) -> dict[str, Any]:
         "executor": "ray",
         "worker": worker.name if worker else None,
         "node": worker.node if worker else None,
+        "node_id": worker.node_id if worker else None,
         "pid": worker.pid if worker else None,
         "gpus": list(worker.gpus) if worker else [],
         "gpu_name": worker.gpu_name if worker else None,
