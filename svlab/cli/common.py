@@ -119,7 +119,7 @@ def add_ray_flags(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 def pool_settings(args: argparse.Namespace):
     """The Ray workers' settings the flags ask for, or None to run here without Ray."""
-    from ..distributed import PoolSettings
+    from ..distributed import PoolSettings, require_ray
     from ..errors import InputError
 
     if args.ray is None and args.workers is None:
@@ -128,4 +128,5 @@ def pool_settings(args: argparse.Namespace):
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.ray is None:
         args.ray = "local"
+    require_ray()  # before anything starts: one clear line when Ray is not installed
     return PoolSettings(workers=args.workers)

@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from ..sweep.ray_executor import RayExecutor
     from ..sweep.runner import run_plan
 
+    settings = None if args.dry_run else pool_settings(args)  # None: here, one after another
     plan = plan_sweep(args.sweep, args.out, max_runs=args.max_runs)
     if args.dry_run:
         return _dry_run(plan, args)
     options = ExecutionOptions(allow_fallback=args.allow_fallback, reuse=args.reuse,
                                metrics=args.metrics)
-    settings = pool_settings(args)  # None: here, one run after another
     executor = LocalExecutor(options) if settings is None else \
         RayExecutor(options, address=args.ray, settings=settings)
     table = run_plan(plan, executor, metrics=args.metrics)  # bar on stderr

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 ADDRESS_HELP = ("accepted: nothing (start Ray on this machine), 'auto' (the cluster started "
                 "here with `ray start`), HOST:PORT of a head node, or ray://HOST:10001")
 LOCAL = "local"  # what `--ray` without an address means
+START_TRIES = 3  # starts of Ray on this machine before giving up
 
 
 def require_ray():
@@ -35,26 +36,27 @@ def require_ray():
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None) -> Iterator[None]:
+def ray_session(address: str | None = None, **resources: int) -> Iterator[None]:
     """A connection to Ray for the block: to the cluster at `address`, or to a Ray started here
-    when `address` is None or "local"."""
+    when `address` is None or "local" (with `resources`, e.g. `num_cpus=3`, where given)."""
     ray = require_ray()
     if ray.is_initialized():
         yield
         return
-    _connect(ray, None if address in (None, LOCAL) else address)
+    _connect(ray, None if address in (None, LOCAL) else address, resources)
     try:
         yield
     finally:
         ray.shutdown()
 
 
-def _connect(ray, address: str | None) -> None:
+def _connect(ray, address: str | None, resources: dict[str, int]) -> None:
     # The dashboard is not needed; on a small, busy machine its processes are what make
-    # the start slow. Starting Ray here is retried once: under heavy load a node's agents can
-    # miss Ray's own start-up deadline.
-    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    tries = 1 if address else 2
+    # the start slow. Starting Ray here is retried: under heavy load a node's agent can miss
+    # Ray's fixed start-up deadline ("Timed out waiting for file ... metrics_agent_port").
+    options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                   **({} if address else resources))
+    tries = 1 if address else START_TRIES
     for attempt in range(1, tries + 1):
         try:
             ray.init(address=address, **options)

@@ -61,28 +61,50 @@ class ImageInput:
 class RayExecutor:
     """Makes a sweep's runs on Ray: at `address` ("auto", "HOST:PORT", "ray://..."), or on a
     Ray started on this machine (None). `settings` shape the workers (how many, GPUs and
-    threads each, attempts per run). After `run`, `summary` holds each worker's share."""
+    threads each, attempts per run). After `run`, `summary` holds each worker's share.
+
+    Used as a context manager, it keeps its workers (and the models they loaded) between
+    sweeps, as the local model cache does; otherwise each sweep starts and ends its own."""
 
     def __init__(self, options: ExecutionOptions = ExecutionOptions(), *,
                  address: str | None = None, settings: PoolSettings = PoolSettings()):
         self.options, self.address, self.settings = options, address, settings
         self.summary: list[WorkerSummary] = []
-        self.pool: WorkerPool | None = None  # while `run` runs
+        self.pool: WorkerPool | None = None  # while open, or while `run` runs
+        self._open: contextlib.ExitStack | None = None
+
+    def __enter__(self) -> "RayExecutor":
+        stack = contextlib.ExitStack()
+        stack.enter_context(ray_session(self.address))
+        self.pool = stack.enter_context(WorkerPool(self.settings))
+        self._open = stack
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stack, self._open, self.pool = self._open, None, None
+        if stack is not None:
+            stack.close()
 
     def run(self, groups: Sequence[Sequence[RunTask]], report: Report) -> None:
         tasks = {task.key: task for group in groups for task in group}
         if not tasks:
+            self.summary = []
             return
-        with ray_session(self.address), WorkerPool(self.settings) as pool:
-            self.pool, jobs = pool, self._jobs(groups)
+        with contextlib.ExitStack() as stack:
+            if self._open is None:  # a sweep of its own: workers started and ended here
+                stack.enter_context(ray_session(self.address))
+                self.pool = stack.enter_context(WorkerPool(self.settings))
+                stack.callback(setattr, self, "pool", None)
+            pool = self.pool
+            before = {w.name: (w.jobs, w.seconds, w.lost) for w in pool.summary()}
 
             def published(outcome: JobOutcome) -> None:
                 report(publish(tasks[outcome.key], outcome))
 
             try:
-                pool.run(jobs, published)
+                pool.run(self._jobs(groups), published)
             finally:
-                self.pool, self.summary = None, pool.summary()
+                self.summary = [_since(w, before.get(w.name)) for w in pool.summary()]
 
     def _jobs(self, groups: Sequence[Sequence[RunTask]]) -> list[Job]:
         import ray
@@ -100,6 +122,13 @@ class RayExecutor:
                 jobs.append(Job(key=task.key, affinity=repr(loading_key(task.config)),
                                 fn=make_run, args=(task, self.options, described, ref)))
         return jobs
+
+
+def _since(summary: WorkerSummary, before: tuple | None) -> WorkerSummary:
+    """A worker's share of this sweep alone (an open executor's workers served earlier ones)."""
+    jobs, seconds, lost = before or (0, 0.0, 0)
+    return replace(summary, jobs=summary.jobs - jobs, seconds=summary.seconds - seconds,
+                   lost=summary.lost - lost)
 
 
 def make_run(state: dict, task: RunTask, options: ExecutionOptions,
