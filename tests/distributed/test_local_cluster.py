@@ -1,6 +1,6 @@
-"""Sweeps on a real local Ray instance with two logical GPUs (GPU scheduling without a GPU):
-the worker pool, frames identical to the local executor, a worker SIGKILLed mid-run, a driver
-SIGKILLed mid-sweep."""
+"""A real local Ray instance with two logical GPUs (GPU scheduling without a GPU): the worker
+pool; sweeps (frames identical to the local executor, a worker SIGKILLed mid-run, a driver
+SIGKILLed mid-sweep); storyboards whose scenes are made in parallel."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ import yaml
 from ray_clusters import WhenBusy, ray_cluster
 
 import svlab
+from svlab.cli import main
 from svlab.distributed import Job, PoolSettings, WorkerPool
+from svlab.storyboards import storyboard_from_dict
+from svlab.storyboards.parallel import RayScenes
 from svlab.processor import read_video
 from svlab.sweep import plan_sweep
 from svlab.sweep.executors import LocalExecutor
@@ -181,3 +184,48 @@ def test_a_driver_killed_mid_sweep_resumes_from_the_folder(cluster, tmp_path, ph
     assert not [p for p in (out / "runs").iterdir() if p.name.startswith(".")]
     local = run_plan(plan_sweep(spec, out), LocalExecutor(), progress=False)
     assert list(local["status"]) == ["done"] * 6
+
+
+BOARD = {"title": "三幕", "subtitles": "on", "crossfade": 0.25,
+         "scenes": [{"text": "清晨的森林", "duration": 1.0},
+                    {"text": "a river", "duration": 1.0, "settings": {"seed": 5}},
+                    {"text": "夜晚的城市", "duration": 1.0}]}
+
+
+def test_a_storyboard_rendered_on_ray_is_the_local_render(cluster, tmp_path, photo_file):
+    import torch
+
+    board = storyboard_from_dict({**BOARD, "scenes": [*BOARD["scenes"][:2],
+                                                      {**BOARD["scenes"][2],
+                                                       "image": str(photo_file)}]})
+    config = svlab.resolve_config("cpu-tiny", {"num_frames": 4, "num_inference_steps": 2})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = svlab.render_storyboard(board, config, tmp_path / "local.mp4")
+    finally:
+        torch.set_num_threads(threads)
+    scenes_on = RayScenes(settings=PoolSettings(workers=2))
+    ours = svlab.render_storyboard(board, config, tmp_path / "ray.mp4", scenes_on=scenes_on)
+
+    np.testing.assert_array_equal(ours.frames, local.frames)
+    assert ours.manifest["scenes"] == local.manifest["scenes"]
+    assert ours.manifest["output"]["frames"] == local.manifest["output"]["frames"]
+    assert (tmp_path / "ray.vtt").read_text() == (tmp_path / "local.vtt").read_text()
+    stages = ours.manifest["stages"]
+    assert stages["denoising"]["seconds"] > 0 and "concat" in stages  # workers' and driver's
+    assert sum(w.jobs for w in scenes_on.summary) == 3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ray")) == [
+        "ray.json", "ray.mp4", "ray.srt", "ray.vtt"]  # no debris
+
+
+def test_generate_a_prompt_with_ray_on_the_command_line(cluster, tmp_path, capsys):
+    out = tmp_path / "p.mp4"
+    prompt = "清晨的森林。夜晚的城市。"
+    assert main(["generate", "--prompt", prompt, "--out", str(out), "--profile", "cpu-tiny",
+                 "--frames", "4", "--steps", "2", "--ray", "--json"]) == 0
+    ray_manifest = json.loads(capsys.readouterr().out)["manifest"]
+    assert len(ray_manifest["scenes"]) == 2
+    assert main(["generate", "--image", str(out), "--out", str(tmp_path / "x.mp4"),
+                 "--ray"]) == 2
+    assert "give --prompt without --image" in capsys.readouterr().err
