@@ -236,3 +236,15 @@ def test_generate_a_prompt_with_ray_on_the_command_line(cluster, tmp_path, capsy
     assert main(["generate", "--image", str(out), "--out", str(tmp_path / "x.mp4"),
                  "--ray"]) == 2
     assert "give --prompt without --image" in capsys.readouterr().err
+
+
+def test_svlab_sweep_ray_prints_a_line_per_worker(cluster, tmp_path, photo_file, capsys):
+    spec = spec_file(tmp_path, photo_file, seeds=2)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--ray", "--workers", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["done"] == 2 and len(report["workers"]) == 2
+    assert sorted(w["gpus"][0] for w in report["workers"]) == ["0", "1"]
+    assert sum(w["jobs"] for w in report["workers"]) == 2
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--ray"]) == 0
+    assert capsys.readouterr().out.startswith("2 runs: 2 done, 0 failed")
