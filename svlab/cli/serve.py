@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "(default 24; 0: removed at the next cleanup)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="tasks run at once, each by its own worker and runner process with "
-                        "its own loaded model (default 1; one per GPU on a multi-GPU machine)")
+                        "its own copy of the model, on the same device (default 1)")
     add_config_flags(p)
     p.set_defaults(func=run, own_signals=True)  # uvicorn handles SIGTERM: a graceful stop
 
