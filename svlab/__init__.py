@@ -31,6 +31,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "sweep": ("load_sweep", "plan_sweep", "read_results", "sweep"),
     "sweep.compare": ("compare",),
     "sweep.rerun": ("rerun",),
+    "sweep.ray_executor": ("RayExecutor",),
+    "distributed": ("PoolSettings",),
     "eval.metrics": ("video_metrics",),
     "ui": ("GenerationPanel",),
 }
@@ -69,5 +71,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; never run
     from .sweep import load_sweep, plan_sweep, read_results, sweep
     from .sweep.compare import compare
     from .sweep.rerun import rerun
+    from .sweep.ray_executor import RayExecutor
+    from .distributed import PoolSettings
     from .eval.metrics import video_metrics
     from .ui import GenerationPanel

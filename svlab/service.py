@@ -26,6 +26,7 @@ from .run.clip import device_of, encode_clip, generate_clip, interpolate_frames
 from .run.settings import resolve_config
 from .run.stages import Callback
 from .storyboards import render_storyboard, storyboard_from_prompt
+from .storyboards.render import SceneRenderer
 
 
 def generate(
@@ -38,6 +39,7 @@ def generate(
     loader: VideoModelLoader | None = None,
     allow_fallback: bool = False,
     image_name: str | None = None,
+    scenes_on: SceneRenderer | None = None,
     **overrides: Any,
 ) -> GenerationResult:
     """Generate a video from a conditioning image, or from a prompt (as a storyboard).
@@ -48,7 +50,8 @@ def generate(
     lets an explicitly named model that cannot load be answered by the fallback engine.
     `image_name` labels an in-memory image in the manifest (an upload's file name).
     `callback` receives progress events; an exception it raises stops the run, leaving
-    nothing behind.
+    nothing behind. `scenes_on` makes a prompt's scenes elsewhere (`svlab.storyboards.parallel
+    .RayScenes`: on Ray workers, in parallel).
     """
     config = resolve_config(config, overrides)
     if image is None:
@@ -56,7 +59,8 @@ def generate(
             raise InputError("nothing to generate from: give an image (path, PIL image or "
                              "array) or a non-empty prompt")
         return render_storyboard(storyboard_from_prompt(prompt), config, out, loader=loader,
-                                 callback=callback, allow_fallback=allow_fallback)
+                                 callback=callback, allow_fallback=allow_fallback,
+                                 scenes_on=scenes_on)
     source, described = read_image(image, name=image_name)
     keyframe = fit_image(source, config.width, config.height)
     sources = [image] if isinstance(image, (str, Path)) else []

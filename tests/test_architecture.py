@@ -19,7 +19,7 @@ LAYERS = [
     ("media", ("svlab.processor", "svlab.fallback", "svlab.outputs")),
     ("models", ("svlab.models",)),
     ("memory", ("svlab.memory",)),
-    ("run", ("svlab.run",)),
+    ("run", ("svlab.run", "svlab.distributed")),
     ("render", ("svlab.eval", "svlab.storyboards", "svlab.service")),
     ("work", ("svlab.tasks", "svlab.sweep")),
     ("face", ("svlab.cli", "svlab.ui", "svlab.display", "svlab.reports", "svlab.report_html",

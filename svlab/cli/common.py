@@ -102,3 +102,31 @@ def publish_video(args: argparse.Namespace, out, write, *, settings: dict[str, A
     else:
         print(summary.format(out=out, **{**facts, "path": str(out)}))
     return 0
+
+
+def add_ray_flags(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """`--ray [ADDRESS]` and `--workers N`: make the command's `what` on a Ray cluster."""
+    group = parser.add_argument_group("on a Ray cluster (pip install 'svlab[ray]'; "
+                                      "docs/distributed.md)")
+    group.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help=f"make the {what} on Ray: without ADDRESS start Ray on this "
+                            "machine; 'auto' joins the cluster started here with `ray start`; "
+                            "HOST:PORT or ray://HOST:10001 joins a remote one")
+    group.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="at most N Ray workers (default: one per GPU, else one per node); "
+                            "without --ray, Ray is started on this machine")
+
+
+def pool_settings(args: argparse.Namespace):
+    """The Ray workers' settings the flags ask for, or None to run here without Ray."""
+    from ..distributed import PoolSettings, require_ray
+    from ..errors import InputError
+
+    if args.ray is None and args.workers is None:
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.ray is None:
+        args.ray = "local"
+    require_ray()  # before anything starts: one clear line when Ray is not installed
+    return PoolSettings(workers=args.workers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError, require_file
-from .common import add_config_flags, add_json_flag, config_from_args, print_json
+from .common import add_config_flags, add_json_flag, add_ray_flags, config_from_args, print_json
+from .story import scenes_on
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "storyboard of scenes")
     p.add_argument("--out", required=True, help="output .mp4 path")
     add_config_flags(p)
+    add_ray_flags(p, what="scenes of a prompt's storyboard (in parallel; joined here)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -27,13 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.image is None and not args.prompt:
         raise InputError("nothing to generate from: give --image, --prompt or both")
+    if args.image is not None and (args.ray is not None or args.workers is not None):
+        raise InputError("--ray and --workers render a prompt's scenes in parallel: give "
+                         "--prompt without --image (one clip from an image runs here)")
     config = config_from_args(args)
     if args.image is not None:
         require_file(args.image, "image file")
     from ..service import generate
 
     result = generate(image=args.image, prompt=args.prompt, config=config, out=args.out,
-                      allow_fallback=args.allow_fallback)
+                      allow_fallback=args.allow_fallback, scenes_on=scenes_on(args))
     if args.json:
         print_json({"video": str(result.video_path), "manifest": result.manifest})
     else:

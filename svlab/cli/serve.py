@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     limits.add_argument("--keep-uploads-hours", type=float, default=24.0,
                         help="hours an uploaded image is kept after its task finished "
                              "(default 24; 0: removed at the next cleanup)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="tasks run at once, each by its own worker and runner process with "
+                        "its own copy of the model, on the same device (default 1)")
     add_config_flags(p)
     p.set_defaults(func=run, own_signals=True)  # uvicorn handles SIGTERM: a graceful stop
 
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.limits import ServerLimits
     from ..tasks.security import TOKEN_ENV, AccessPolicy
 
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} is out of range; accepted: 1 to 65535")
     for flag in ("max_upload_mb", "max_pixel_frames", "keep_uploads_hours"):
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app(args.data, config, max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
                      limits=limits, policy=policy,
-                     upload_retention=args.keep_uploads_hours * 3600)
+                     upload_retention=args.keep_uploads_hours * 3600, workers=args.workers)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
     return 0

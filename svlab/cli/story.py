@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .common import add_config_flags, add_json_flag, print_json, setting_flags
+from .common import (
+    add_config_flags, add_json_flag, add_ray_flags, pool_settings, print_json, setting_flags,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local diffusers text-to-image folder for scenes without an image "
                         "(default: $SVLAB_TEXT2IMAGE; else placeholder cards)")
     add_config_flags(p)
+    add_ray_flags(p, what="scenes' clips (in parallel; joined here)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     board = dataclasses.replace(board, **changes)
     text2image = TextToImage(args.text2image, device=config.device) if args.text2image else None
     result = render_storyboard(board, config, args.out, text2image=text2image,
-                               allow_fallback=args.allow_fallback)
+                               allow_fallback=args.allow_fallback, scenes_on=scenes_on(args))
     m = result.manifest
     if args.json:
         print_json({"video": str(result.video_path), "captions": m["captions"],
@@ -59,3 +62,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.video_path}: {len(board.scenes)} scenes, {m['output']['frames']} frames "
               f"at {m['output']['fps']:g} fps, {m['output']['duration']:g} s ({m['engine']})")
     return 0
+
+
+def scenes_on(args: argparse.Namespace):
+    """Where the scenes' clips are made: None (here), or on Ray as --ray/--workers ask."""
+    settings = pool_settings(args)
+    if settings is None:
+        return None
+    from ..storyboards.parallel import RayScenes
+
+    return RayScenes(address=args.ray, settings=settings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_json_flag, print_json
+from .common import add_json_flag, add_ray_flags, pool_settings, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,30 +34,41 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the inputs are identical; frames are the same either way)")
     p.add_argument("--no-metrics", dest="metrics", action="store_false",
                    help="do not measure the videos")
+    add_ray_flags(p, what="runs")
     add_json_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from ..manifest import jsonable
     from ..sweep import plan_sweep
     from ..sweep.executors import ExecutionOptions, LocalExecutor
+    from ..sweep.ray_executor import RayExecutor
     from ..sweep.runner import run_plan
 
+    settings = None if args.dry_run else pool_settings(args)  # None: here, one after another
     plan = plan_sweep(args.sweep, args.out, max_runs=args.max_runs)
     if args.dry_run:
         return _dry_run(plan, args)
     options = ExecutionOptions(allow_fallback=args.allow_fallback, reuse=args.reuse,
                                metrics=args.metrics)
-    table = run_plan(plan, LocalExecutor(options), metrics=args.metrics)  # bar on stderr
+    executor = LocalExecutor(options) if settings is None else \
+        RayExecutor(options, address=args.ray, settings=settings)
+    table = run_plan(plan, executor, metrics=args.metrics)  # bar on stderr
+    workers = getattr(executor, "summary", [])
     counts = table["status"].value_counts().to_dict()
     done, failed = counts.get("done", 0), counts.get("failed", 0)
     if args.json:
         print_json({"out": str(plan.out), "results": str(plan.results), "runs": len(table),
                     "done": done, "failed": failed,
+                    "workers": [asdict(w) for w in workers],
                     "rows": jsonable(table.to_dict("records"))})  # strict: inf, NaN -> null
     else:
         print(f"{len(table)} runs: {done} done, {failed} failed; table: {plan.results}")
+        for worker in workers:
+            print(f"  worker {worker.line()}")
         for _, row in table[table["status"] == "failed"].iterrows():
             print(f"  failed {row['key']} ({row['input']}): {row['reason']}")
     return 1 if failed else 0

@@ -96,6 +96,15 @@ class StageTracker:
         return {name: StageStats(row.seconds, row.peak_bytes, row.added_bytes)
                 for name, row in self._rows.items()}
 
+    def merge(self, stages: dict[str, StageStats]) -> None:
+        """Add stages measured elsewhere (a storyboard's scenes made on other workers): their
+        seconds add up, their peaks are kept as the largest."""
+        for name, row in stages.items():
+            self._record(name, row.seconds, row.peak_bytes, None)
+            if row.added_bytes is not None:
+                kept = self._rows[name]
+                kept.added_bytes = _larger(kept.added_bytes, row.added_bytes)
+
     def peak_bytes(self) -> int | None:
         """The largest stage peak so far (None when nothing could be measured)."""
         peaks = [r.peak_bytes for r in self._rows.values() if r.peak_bytes is not None]

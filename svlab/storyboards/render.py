@@ -17,7 +17,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -106,13 +106,16 @@ def render_storyboard(
     callback: Callback | None = None,
     text2image: TextToImage | None = None,
     allow_fallback: bool = False,
+    scenes_on: SceneRenderer | None = None,
 ) -> GenerationResult:
     """Render `board` with `config` into one MP4 at `out`; returns a GenerationResult.
 
     Scene settings are applied over `config` (the board's own `settings` are not: merge them
     first with `board.config(...)`). `text2image` defaults to $SVLAB_TEXT2IMAGE. The callback
     gets the service's events with "scene" (1-based) and "scenes" added; an exception it
-    raises (e.g. a cancellation) ends the run, and nothing is left behind.
+    raises (e.g. a cancellation) ends the run, and nothing is left behind. `scenes_on` makes
+    the scenes' clips elsewhere (`svlab.storyboards.parallel.RayScenes`: on Ray workers, in
+    parallel); keyframes, joining, captions and music stay here, so the video is the same.
     """
     configs = []
     for i, scene in enumerate(board.scenes, 1):
@@ -127,7 +130,8 @@ def render_storyboard(
     with Publication(out) as pub, tempfile.TemporaryDirectory(
             prefix=f".{out.stem}.", suffix=".parts", dir=out.parent) as work:
         scenes = _render_scenes(board, configs, Path(work), tracker, notify, loader=loader,
-                                text2image=text2image, allow_fallback=allow_fallback)
+                                text2image=text2image, allow_fallback=allow_fallback,
+                                scenes_on=scenes_on)
         video, concat = _compose(board, config, scenes, Path(work), tracker, pub, notify)
         os.replace(video, pub.video)
         frames, fps = read_video(pub.video)
@@ -135,39 +139,68 @@ def render_storyboard(
     return GenerationResult(frames=frames, video_path=out, manifest=pub.manifest)
 
 
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene's clip to make, with everything a worker needs (here or on another machine):
+    its place, text, duration and settings, its config, and its keyframe."""
+
+    index: int  # 0-based
+    count: int
+    text: str
+    duration: float | None
+    settings: dict[str, Any]
+    config: VideoConfig
+    keyframe: Image.Image
+    made: dict[str, Any]  # how the keyframe was made
+
+
+SceneRenderer = Callable[..., "list[RenderedScene]"]
+
+
 def _render_scenes(board: Storyboard, configs: list[VideoConfig], work: Path,
                    tracker: StageTracker, notify: Callback, *, loader, text2image,
-                   allow_fallback: bool) -> list[RenderedScene]:
+                   allow_fallback: bool, scenes_on: SceneRenderer | None = None
+                   ) -> list[RenderedScene]:
     """Keyframes for every scene first (then the text-to-image model is freed before the video
-    model runs), then one encoded clip per scene."""
+    model runs), then one encoded clip per scene: here, one after another, or by `scenes_on`
+    (`svlab.storyboards.parallel.RayScenes`: on Ray workers, in parallel)."""
     n = len(board.scenes)
-    keyframes = []
+    jobs = []
     with tracker.stage("keyframes"):
         for i, (scene, scene_config) in enumerate(zip(board.scenes, configs)):
             notify({"stage": "keyframe", "scene": i + 1, "scenes": n})
-            keyframes.append(keyframe(scene, scene_config, index=i, text2image=text2image))
+            image, made = keyframe(scene, scene_config, index=i, text2image=text2image)
+            jobs.append(SceneJob(i, n, scene.text, scene.duration, scene.settings,
+                                 scene_config, image, made))
     if text2image is not None:
         text2image.unload()
-    rendered = []
-    for i, (scene, scene_config, (image, made)) in enumerate(
-            zip(board.scenes, configs, keyframes)):
-        def scene_callback(event, i=i):
-            notify({**event, "scene": i + 1, "scenes": n})
+    if scenes_on is not None:
+        return scenes_on(jobs, work, tracker, notify, allow_fallback=allow_fallback)
+    return [render_scene(job, work, tracker, notify, loader=loader,
+                         allow_fallback=allow_fallback) for job in jobs]
 
-        scene_callback({"stage": "clip"})
-        clip = generate_clip(image, scene_config, prompt=scene.text, loader=loader,
-                             callback=scene_callback, tracker=tracker,
-                             allow_fallback=allow_fallback)
-        frames, fps = interpolate_frames(clip.frames, scene_config, tracker, scene_callback)
-        frames = fit_duration(frames, fps, scene.duration)
-        path = encode_clip(frames, work / f"scene{i:03d}.mp4", fps, scene_config, tracker,
-                           scene_callback)
-        duration = len(frames) / fps
-        entry = {"scene": i + 1, "text": scene.text, "keyframe": made,
-                 "settings": scene.settings, "frames": len(frames),
-                 "duration": round(duration, 3), **jsonable(clip.record)}
-        rendered.append(RenderedScene(path, duration, fps, clip.record, entry))
-    return rendered
+
+def render_scene(job: SceneJob, work: Path, tracker: StageTracker, notify: Callback, *,
+                 loader: VideoModelLoader | None = None,
+                 allow_fallback: bool = False) -> RenderedScene:
+    """One scene's clip: made from its keyframe, interpolated, fitted to its duration and
+    encoded to `work/sceneNNN.mp4`."""
+    def scene_callback(event):
+        notify({**event, "scene": job.index + 1, "scenes": job.count})
+
+    scene_callback({"stage": "clip"})
+    clip = generate_clip(job.keyframe, job.config, prompt=job.text, loader=loader,
+                         callback=scene_callback, tracker=tracker,
+                         allow_fallback=allow_fallback)
+    frames, fps = interpolate_frames(clip.frames, job.config, tracker, scene_callback)
+    frames = fit_duration(frames, fps, job.duration)
+    path = encode_clip(frames, work / f"scene{job.index:03d}.mp4", fps, job.config, tracker,
+                       scene_callback)
+    duration = len(frames) / fps
+    entry = {"scene": job.index + 1, "text": job.text, "keyframe": job.made,
+             "settings": job.settings, "frames": len(frames),
+             "duration": round(duration, 3), **jsonable(clip.record)}
+    return RenderedScene(path, duration, fps, clip.record, entry)
 
 
 def _compose(board: Storyboard, config: VideoConfig, scenes: list[RenderedScene], work: Path,

@@ -6,6 +6,7 @@
     plan.py       the runs' files, what is done, the order (grouped by model loading key)
     reuse.py      conditioning shared by runs of one image, computed once
     executors.py  executors (here: LocalExecutor) and the typed record of a run
+    ray_executor.py  RayExecutor: the same runs on a Ray cluster (svlab.distributed)
     results.py    the table (DIR/results.csv, a pandas DataFrame)
     runner.py     `sweep()`: all of it, resumable, with a progress bar
     dryrun.py     what a sweep would do, and the predicted peak memory of each setting

@@ -5,8 +5,8 @@ calls `report(RunResult)` once per run, as each finishes. A group is made with o
 load, its runs one after another with the conditioning they share reused
 (`svlab.sweep.reuse`); each run writes its video, manifest and metrics under `runs/`, and
 only the record, never frames, comes back. `LocalExecutor` runs the groups in this process;
-an executor for many GPUs or machines (Ray: one actor per GPU, a group per actor call) is one
-more class with the same `run` method, calling the same `run_group`.
+`svlab.sweep.ray_executor.RayExecutor` spreads the runs over Ray workers, each calling the
+same `execute_task` with a model kept per loading key.
 """
 
 from __future__ import annotations

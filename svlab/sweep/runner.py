@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..distributed import PoolSettings
 from ..errors import InputError
 from .executors import Executor, ExecutionOptions, LocalExecutor, RunResult, finished_result
 from .plan import SweepPlan, plan_sweep, remove_partial_files, sweep_lock
+from .ray_executor import RayExecutor
 from .results import results_frame, write_results
 from .spec import SweepSpec
 
@@ -40,6 +42,8 @@ def sweep(
     metrics: bool = True,
     progress: bool = True,
     executor: Executor | None = None,
+    ray: str | bool | None = None,
+    workers: int | None = None,
 ):
     """Run a sweep into the folder `out` and return its table (a pandas DataFrame, also at
     `out/results.csv`, its path in `table.attrs["path"]`).
@@ -49,10 +53,15 @@ def sweep(
     `allow_fallback` answers an explicitly named model that cannot load with the fallback
     engine (otherwise those runs fail, with the reason in the table). `reuse` computes the
     conditioning that runs of one image share once; `metrics` measures every video.
-    `executor` makes the runs (default: here, one after another)."""
+    `executor` makes the runs (default: here, one after another); `ray=True` (a Ray started
+    here) or `ray="auto"` / an address makes them on a Ray cluster, with at most `workers`
+    workers (docs/distributed.md)."""
     plan = plan_sweep(_source(spec, base=base, inputs=inputs, grid=grid, zip=zip, runs=runs,
                               seeds=seeds), _required(out), max_runs=max_runs)
     options = ExecutionOptions(allow_fallback=allow_fallback, reuse=reuse, metrics=metrics)
+    if executor is None and (ray or workers is not None):
+        executor = RayExecutor(options, address=None if ray is True else (ray or None),
+                               settings=PoolSettings(workers=workers))
     return run_plan(plan, executor or LocalExecutor(options), metrics=metrics,
                     progress=progress)
 

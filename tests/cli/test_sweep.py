@@ -106,3 +106,16 @@ def test_the_real_command_refuses_a_bad_sweep_at_once(sweep_file, tmp_path):
     helped = subprocess.run([str(svlab), "sweep", "--help"], capture_output=True, text=True)
     for flag in ("--out", "--dry-run", "--max-runs", "--json", "--allow-fallback"):
         assert flag in helped.stdout
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--workers", "0"], "--workers must be at least 1, got 0"),
+    (["--ray"], "running on Ray needs Ray installed: pip install 'svlab[ray]'"),
+])
+def test_ray_flags_mistakes_exit_2_with_one_line(sweep_file, tmp_path, capsys, monkeypatch,
+                                                 flags, message):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where Ray is not installed
+    assert main(["sweep", str(sweep_file(seeds=2)), "--out", str(tmp_path / "o"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "o").exists()

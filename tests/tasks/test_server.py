@@ -6,6 +6,7 @@ Range, NUL bytes, Host and Origin, the per-task time limit, and a full disk."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import shutil
 import signal
@@ -335,3 +336,39 @@ def _small_png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def _runners(server) -> list[int]:
+    """The server's runner processes (spawned children; not multiprocessing's helpers)."""
+    return [pid for pid in children_of(server.proc.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_two_workers_run_two_tasks_at_once_and_a_dead_runner_costs_only_its_task(serve):
+    server = serve("--workers", "2")
+    server.wait_ready()
+    assert [w["name"] for w in server.client.get("/api/health").json()["workers"]] == [
+        "worker-1", "worker-2"]
+    long = {"prompt": "".join(f"第{i}幕。" for i in range(1, 13)), "settings": {"num_frames": 12}}
+    tasks = [server.client.post("/api/tasks/", json=long).json()["id"] for _ in range(2)]
+    deadline = time.monotonic() + 60
+    while not all(server.task(t)["status"] == "running" for t in tasks):  # at once
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.02)
+    runners = _runners(server)
+    assert len(runners) == 2
+    os.kill(runners[0], signal.SIGKILL)  # one worker's process dies mid-task
+
+    ends = [server.wait(t) for t in tasks]
+    assert sorted(e["status"] for e in ends) == ["failed", "succeeded"]
+    failed = next(e for e in ends if e["status"] == "failed")
+    assert "ended unexpectedly" in failed["error"]
+    assert server.client.get(f"/api/tasks/{failed['id']}/video").status_code == 409
+    after = [server.client.post("/api/tasks/", json={"prompt": "尾声"}).json()["id"]
+             for _ in range(2)]  # both workers still serve (the dead runner was replaced)
+    assert [server.wait(t)["status"] for t in after] == ["succeeded", "succeeded"]
+
+
+def test_serve_refuses_zero_workers(capsys):
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err
