@@ -15,13 +15,17 @@ from typing import Any, Iterator
 class LiveBytes:
     """Bytes of tensor storage alive, and their maximum since `reset`, as operators run."""
 
-    def __init__(self):
+    def __init__(self, ignore=()):
+        """`ignore`: tensors whose storages are never counted (the weights, which the planner
+        adds per offload mode, and which a view such as a transposed weight would otherwise
+        bring in as if new)."""
         import torch
         from torch.multiprocessing.reductions import StorageWeakRef
         from torch.utils._python_dispatch import TorchDispatchMode
         from torch.utils._pytree import tree_leaves
 
         live: dict[int, tuple[Any, int]] = {}
+        ignored = {t.untyped_storage()._cdata for t in ignore}
         self._live = live
         self.current = 0
         self.peak = 0
@@ -34,7 +38,7 @@ class LiveBytes:
                     if isinstance(t, torch.Tensor):
                         storage = t.untyped_storage()
                         key = storage._cdata
-                        if key not in live:
+                        if key not in live and key not in ignored:
                             live[key] = (StorageWeakRef(storage), storage.nbytes())
                             tracker.current += storage.nbytes()
                             if tracker.current > tracker.peak:
@@ -57,12 +61,14 @@ class LiveBytes:
 
 
 @contextlib.contextmanager
-def tracing() -> Iterator[LiveBytes]:
+def tracing(modules=()) -> Iterator[LiveBytes]:
     """Run the block on the meta device (tensors made in it land there too), without
-    gradients, with attention as a flash kernel, and every new storage counted."""
+    gradients, with attention as a flash kernel, and every new storage counted but those of
+    `modules`' parameters and buffers."""
     import torch
 
-    live = LiveBytes()
+    weights = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+    live = LiveBytes(ignore=weights)
     with torch.device("meta"), torch.no_grad(), _flash_attention(), live.mode:
         yield live
 

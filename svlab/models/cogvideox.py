@@ -115,18 +115,12 @@ class CogVideoX(TextVideoFamily):
         video = pipe.decode_latents(latents.to(pipe.vae.dtype))
         return pipe.video_processor.postprocess_video(video=video, output_type="np")
 
-    def trace(self, stage: str, modules, dtype, s, live) -> list[TraceStep]:
-        vae = modules["vae"]
-        if s.vae_tiling:
-            vae.enable_tiling()
-        try:
-            if stage == "conditioning":
-                return self._trace_conditioning(modules, dtype, s, live)
-            if stage == "denoising":
-                return self._trace_denoising(modules, dtype, s, live)
-            return _trace_decoding(modules, dtype, s, live)
-        finally:
-            vae.disable_tiling()
+    def trace_stage(self, stage: str, modules, dtype, s, live) -> list[TraceStep]:
+        if stage == "conditioning":
+            return self._trace_conditioning(modules, dtype, s, live)
+        if stage == "denoising":
+            return self._trace_denoising(modules, dtype, s, live)
+        return _trace_decoding(modules, dtype, s, live)
 
     def _trace_conditioning(self, modules, dtype, s, live) -> list[TraceStep]:
         """T5 on the prompt(s), the VAE's encoder on the image, the first latents."""

@@ -35,8 +35,9 @@ class ModelSpec:
     a GPU ("fp16", or "bf16" for the transformer models, which overflow in fp16). `defaults`
     are the settings a run of this model takes unless told otherwise (steps, guidance, the
     size and frame count above), layered over the profile's (`svlab.run.settings`).
-    `published_params` are the parameter counts the publishers give per component (in
-    billions, at the precision they give them), checked against the architecture by the tests.
+    `published_params` are the parameter counts the publishers give per component, in
+    billions: whole numbers are the nominal sizes of the model names ("2B", "14B"), others
+    counts to two decimals; the tests check the architecture against them.
     """
 
     id: str

@@ -127,11 +127,10 @@ class LTXVideo(TextVideoFamily):
         video = vae.decode(latents, timestep, return_dict=False)[0]
         return pipe.video_processor.postprocess_video(video, output_type="np")
 
-    def trace(self, stage: str, modules, dtype, s, live) -> list[TraceStep]:
+    def trace_stage(self, stage: str, modules, dtype, s, live) -> list[TraceStep]:
         trace = {"conditioning": _trace_conditioning, "denoising": _trace_denoising,
                  "decoding": _trace_decoding}[stage]
-        with _tiling(modules["vae"], s.vae_tiling):
-            return trace(self, modules, dtype, s, live)
+        return trace(self, modules, dtype, s, live)
 
 
 def _compression(components: dict) -> tuple[int, int]:
@@ -146,21 +145,6 @@ def _latent_shape(pipe, config) -> tuple[int, int, int]:
     return ((config.num_frames - 1) // pipe.vae_temporal_compression_ratio + 1,
             config.height // pipe.vae_spatial_compression_ratio,
             config.width // pipe.vae_spatial_compression_ratio)
-
-
-class _tiling:
-    """VAE tiling switched on for a trace when the settings ask for it, and off after."""
-
-    def __init__(self, vae, enabled: bool):
-        self.vae, self.enabled = vae, enabled
-
-    def __enter__(self):
-        if self.enabled:
-            self.vae.enable_tiling()
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.vae.disable_tiling()
 
 
 def _sizes(modules, s) -> tuple[int, int, int, int]:

@@ -72,8 +72,7 @@ class StableVideoDiffusion(Family):
     remedies = ("smaller_decode_chunks", "forward_chunking", "model_offload",
                 "sequential_offload")
     stages = ("image_encoding", "denoising", "decoding")
-    options = frozenset({"forward_chunking", "decode_chunks", "layerwise_casting",
-                         "group_offload"})
+    options = frozenset({"forward_chunking", "decode_chunks"})
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

@@ -168,18 +168,12 @@ class Wan(TextVideoFamily):
         video = vae.decode(latents / std + mean, return_dict=False)[0]
         return pipe.video_processor.postprocess_video(video, output_type="np")
 
-    def trace(self, stage: str, modules, dtype, s, live) -> list[TraceStep]:
-        vae = modules["vae"]
-        if s.vae_tiling:
-            vae.enable_tiling()
-        try:
-            if stage == "conditioning":
-                return self._trace_conditioning(modules, dtype, s, live)
-            if stage == "denoising":
-                return self._trace_denoising(modules, dtype, s, live)
-            return _trace_decoding(modules, dtype, s, live)
-        finally:
-            vae.disable_tiling()
+    def trace_stage(self, stage: str, modules, dtype, s, live) -> list[TraceStep]:
+        if stage == "conditioning":
+            return self._trace_conditioning(modules, dtype, s, live)
+        if stage == "denoising":
+            return self._trace_denoising(modules, dtype, s, live)
+        return _trace_decoding(modules, dtype, s, live)
 
     def _trace_conditioning(self, modules, dtype, s, live) -> list[TraceStep]:
         """umT5 on the prompt(s), CLIP on the image (Wan2.1), then the VAE's encoder on the
@@ -189,7 +183,7 @@ class Wan(TextVideoFamily):
 
         prompts = 2 if self.guidance(s) else 1
         embeds, text = trace_text_encoding(modules["text_encoder"], MAX_SEQUENCE_LENGTH,
-                                           prompts, dtype, live, with_mask=True)
+                                           prompts, dtype, live)
         steps = [text]
         if "image_encoder" in modules:
             live.reset()
