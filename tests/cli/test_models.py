@@ -38,7 +38,10 @@ def test_models_json_lists_the_registry_without_weights(capsys, tmp_path):
     code, out, _ = run(capsys, "models", "--json")
     report = json.loads(out)
     rows = {row["id"]: row for row in report["models"]}
-    assert code == 0 and list(rows) == ["svd", "svd-xt", "svd-xt-1-1", "tiny"]
+    assert code == 0 and list(rows)[:4] == ["svd", "svd-xt", "svd-xt-1-1", "tiny"]
+    assert {"ltx-video", "tiny-ltx", "wan2.1-i2v-14b-480p", "wan2.2-i2v-a14b", "tiny-wan",
+            "cogvideox-5b-i2v", "tiny-cogvideox"} <= set(rows)
+    assert rows["wan2.2-i2v-a14b"]["dtype"] == "bf16" and rows["tiny-wan"]["available"]
     assert rows["svd-xt"]["available"] is False
     assert "stabilityai/stable-video-diffusion-img2vid-xt" in rows["svd-xt"]["reason"]
     assert rows["tiny"]["available"] is True and rows["tiny"]["path"] is None
@@ -52,7 +55,7 @@ def test_tiny_model_then_models_finds_it(capsys, tmp_path):
     assert code == 0 and json.loads(out)["path"] == str(tmp_path / "models" / "tiny")
     assert (tmp_path / "models" / "tiny" / "model_index.json").is_file()
     _, out, _ = run(capsys, "models", "--json")
-    tiny = json.loads(out)["models"][-1]
+    tiny = {m["id"]: m for m in json.loads(out)["models"]}["tiny"]
     assert tiny["found_in"] == "SVLAB_MODELS_DIR" and tiny["path"].endswith("tiny")
 
 
