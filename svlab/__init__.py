@@ -28,6 +28,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "service": ("generate",),
     "storyboards": ("Storyboard", "load_storyboard", "render_storyboard",
                     "storyboard_from_prompt"),
+    "sweep": ("load_sweep", "plan_sweep", "read_results", "sweep"),
+    "sweep.compare": ("compare",),
+    "sweep.rerun": ("rerun",),
+    "eval.metrics": ("video_metrics",),
     "ui": ("GenerationPanel",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -62,4 +66,8 @@ if TYPE_CHECKING:  # what editors and type checkers see; never run
     from .storyboards import (
         Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt,
     )
+    from .sweep import load_sweep, plan_sweep, read_results, sweep
+    from .sweep.compare import compare
+    from .sweep.rerun import rerun
+    from .eval.metrics import video_metrics
     from .ui import GenerationPanel

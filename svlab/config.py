@@ -312,3 +312,16 @@ def _check_range(name: str, value, low, high, *, low_open: bool = False) -> None
     if value < low or value > high or (low_open and value == low):
         accepted = f"above {low} up to {high}" if low_open else f"from {low} to {high}"
         raise ConfigError(f"{name}={value} is out of range; accepted: {accepted}")
+
+
+
+def check_plan_settings(*, height: int, width: int, num_frames: int,
+                        max_guidance_scale: float) -> None:
+    """The bounds a clip keeps, for a memory plan too: a plan of a 100000-pixel frame or an
+    infinite guidance scale answers nothing a person asked."""
+    if not math.isfinite(max_guidance_scale):
+        raise ConfigError(f"max_guidance_scale must be a finite number, got {max_guidance_scale!r}")
+    for name, value in (("height", height), ("width", width)):
+        _check_range(name, value, 8, MAX_SIDE)
+    _check_range("num_frames", num_frames, 1, MAX_FRAMES)
+    _check_range("max_guidance_scale", max_guidance_scale, 0.0, MAX_GUIDANCE)

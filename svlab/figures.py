@@ -43,6 +43,57 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) ->
     return "\n".join(lines)
 
 
+# generation (01_generate, the panel) --------------------------------------------------------
+
+TINY_FRAME = 180  # frames narrower than this are enlarged with nearest neighbour, not blurred
+
+
+def frame_strip(frames: np.ndarray, count: int = 8):
+    """A matplotlib Figure with `count` frames taken evenly from the clip, labelled by index.
+    Tiny frames are enlarged pixel for pixel (nearest neighbour), not blurred."""
+    from matplotlib.figure import Figure
+
+    frames = np.asarray(frames)
+    indices = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round()
+                        .astype(int))
+    height, width = frames.shape[1:3]
+    fig = Figure(figsize=(1.8 * len(indices), 1.8 * height / width + 0.3), layout="constrained")
+    interpolation = "nearest" if width < TINY_FRAME else "antialiased"
+    for ax, i in zip(np.atleast_1d(fig.subplots(1, len(indices))), indices):
+        ax.imshow(frames[i], interpolation=interpolation)
+        ax.set_title(f"frame {i}", fontsize=8)
+        ax.axis("off")
+    return fig
+
+
+def stage_chart(manifest: dict[str, Any]):
+    """A matplotlib Figure from the manifest's `stages`: seconds per stage, and the memory
+    each stage added over what was in use when it started (`added_bytes`), with the run's
+    peak marked. Each stage's own cost shows; the peak says what the device must hold."""
+    from matplotlib.figure import Figure
+
+    stages = manifest.get("stages") or {}
+    names = list(stages)
+    seconds = [stages[n].get("seconds") or 0.0 for n in names]
+    added = [(stages[n].get("added_bytes") or 0) / MiB for n in names]
+    peaks = {n: stages[n].get("peak_bytes") for n in names if stages[n].get("peak_bytes")}
+    fig = Figure(figsize=(9, 0.45 * len(names) + 1.5), layout="constrained")
+    time_ax, mem_ax = fig.subplots(1, 2, sharey=True)
+    time_ax.barh(names, seconds, color="tab:blue")
+    time_ax.set_xlabel("seconds")
+    time_ax.invert_yaxis()
+    mem_ax.barh(names, added, color="tab:orange", label="added by the stage")
+    mem_ax.set_xlabel(f"MiB ({manifest.get('device') or 'device'})")
+    if peaks:
+        top = max(peaks, key=peaks.get)
+        mem_ax.axvline(peaks[top] / MiB, color="black", linestyle="--",
+                       label=f"peak of the run: {peaks[top] / MiB:,.0f} MiB ({top})")
+    mem_ax.legend(loc="lower right", fontsize=7)
+    time_ax.set_title("time per stage", fontsize=9)
+    mem_ax.set_title("memory each stage added, and the peak", fontsize=9)
+    return fig
+
+
 # memory (02_vram_profile) --------------------------------------------------------------------
 
 def memory_profile_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -74,7 +125,8 @@ def memory_profile_plot(rows: Sequence[dict[str, Any]], title: str):
 
 
 def plan_sweep_table(sweep: Sequence[dict[str, Any]]) -> str:
-    """Plans of `svlab.memory.planner.sweep`: peak per stage and overall, in GiB."""
+    """A list of `svlab.memory.plan_memory` results (one per setting): peak per stage and
+    overall, in GiB."""
     return markdown_table(sweep, [
         ("offload", lambda p: p["settings"]["offload"]),
         ("forward chunking", lambda p: p["settings"]["forward_chunking"]),
@@ -129,11 +181,14 @@ def recommendations_table(model: str, height: int, width: int, num_frames: int,
 # interpolation (03_interpolation) ------------------------------------------------------------
 
 def interpolation_scores_plot(rows: Sequence[dict[str, Any]], methods: Sequence[str]):
-    """PSNR and seconds per frame of each method on each clip (rows of `interpolate.compare`)."""
+    """PSNR and seconds per frame of each method on each clip (rows of `interpolate.compare`).
+
+    PSNR bars start at 0 dB (a bar's length is its value); the legend sits below the plots,
+    where it covers no bar."""
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(r["clip"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     width = 0.8 / len(methods)
     for k, method in enumerate(methods):
         mine = [next(r for r in rows if r["clip"] == n and r["method"] == method) for n in names]
@@ -143,10 +198,10 @@ def interpolation_scores_plot(rows: Sequence[dict[str, Any]], methods: Sequence[
     for ax, label in zip(axes, ["PSNR (dB), higher is better", "seconds per frame (log)"]):
         ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
         ax.set_title(label)
-    axes[0].set_ylim(min(r["psnr"] for r in rows) - 2, max(r["psnr"] for r in rows) + 1)
+    axes[0].set_ylim(0, max(r["psnr"] for r in rows) * 1.08)
     axes[1].set_yscale("log")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncols=len(methods), fontsize=8)
     return fig
 
 

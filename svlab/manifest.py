@@ -78,6 +78,8 @@ def environment() -> dict[str, Any]:
     env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                            "packages": _versions(), "git": git_commit()}
     torch = sys.modules.get("torch")  # only when a model ran: importing it costs seconds
+    if torch is not None:  # CPU kernels sum in another order with another thread count
+        env["torch_threads"] = torch.get_num_threads()
     if torch is not None and torch.cuda.is_available():
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name()

@@ -3,10 +3,14 @@
 A report run of `notebooks/01_generate.ipynb` into `reports/` writes
 
     reports/01_generate/01_generate.ipynb   the executed notebook (parameters recorded by papermill)
-    reports/01_generate/01_generate.html    a self-contained rendering: images and video embedded
+    reports/01_generate/01_generate.html    a page that needs no network: images, video inline
     reports/01_generate/...                 whatever the notebook writes into its `out_dir`
     reports/index.html                      every run in this folder: parameters, duration, status
     reports/index.json                      the same, for machines
+
+The run's folder is named after the notebook and what differs from its defaults
+(`01_generate--num_frames=14,seed=3`), so runs with other parameters sit side by side; the
+same parameters again replace their earlier run.
 
 A notebook that fails still gets its executed notebook and HTML (papermill marks the failing
 cell), and `run_reports` says so in the run's status; the CLI then exits with 1. Mistakes
@@ -16,19 +20,21 @@ found before anything runs (a missing notebook, an unknown parameter) raise `Inp
 from __future__ import annotations
 
 import ast
-import html
-import json
+import hashlib
 import os
+import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InputError, SvlabError, did_you_mean
 from .manifest import now_utc
+from .report_html import render_html, write_index
 
 KERNEL = "python3"  # the kernel `make install` registers inside the venv (--sys-prefix)
 OUT_DIR_PARAMETER = "out_dir"  # a notebook that declares it writes its files there
+MAX_NAME = 120  # longest run folder name
 
 
 @dataclass
@@ -37,13 +43,14 @@ class Run:
 
     name: str
     notebook: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any]  # as passed to papermill, `out_dir` included
     status: str = "pending"  # "ok" or "failed"
     error: str | None = None
     seconds: float | None = None
     started: str | None = None
     executed: str | None = None
     html: str | None = None
+    given: dict[str, Any] | None = None  # the parameters asked for (what names the run)
 
 
 class CommandLineText(str):
@@ -145,8 +152,8 @@ def plan_parameters(
 
 
 def _check_type(notebook: Path, name: str, value: Any, spec: Mapping[str, Any]) -> None:
-    """Numbers and bools must match the declared default's type (an int may stand for a
-    float); None and strings are taken as given."""
+    """Numbers and bools must match the declared type (an int may stand for a float); None is
+    taken where the default is None or the annotation is Optional; strings are taken as given."""
     declared = _declared_type(spec)
     accepted = {int: (int,), float: (int, float), bool: (bool,)}.get(declared)
     if accepted is None or value is None:
@@ -157,16 +164,44 @@ def _check_type(notebook: Path, name: str, value: Any, spec: Mapping[str, Any]) 
 
 
 def _declared_type(spec: Mapping[str, Any]) -> type | None:
-    """The type of a parameter: its annotation, else the type of its literal default."""
-    annotated = {"int": int, "float": float, "bool": bool, "str": str}.get(
-        spec.get("inferred_type_name"))
+    """The type of a parameter: its annotation (`int`, `Optional[int]`), else the type of its
+    literal default."""
+    annotation = (spec.get("inferred_type_name") or "").replace(" ", "")
+    inner = re.fullmatch(r"Optional\[(\w+)\]|(\w+)\|None|None\|(\w+)|(\w+)", annotation)
+    name = next((g for g in inner.groups() if g), None) if inner else None
+    annotated = {"int": int, "float": float, "bool": bool, "str": str}.get(name or "")
     if annotated:
         return annotated
-    try:
-        default = ast.literal_eval(spec.get("default", ""))
-    except (ValueError, SyntaxError):
-        return None
+    default = _literal_default(spec)
     return type(default) if isinstance(default, (bool, int, float, str)) else None
+
+
+def _literal_default(spec: Mapping[str, Any]) -> Any:
+    """The declared default as a value, or `...` where it is not a literal."""
+    try:
+        return ast.literal_eval(spec.get("default", ""))
+    except (ValueError, SyntaxError):
+        return ...
+
+
+def run_name(notebook: Path, parameters: Mapping[str, Any]) -> str:
+    """The run's folder name: the notebook's name, then each parameter that differs from the
+    notebook's default (`01_generate--num_frames=14,seed=3`), in a form safe for a file name.
+    A very long name is cut and ends in a hash of the whole, so that it stays unique."""
+    declared = notebook_parameters(notebook)
+    differs = [f"{k}={_name_part(v)}" for k, v in sorted(parameters.items())
+               if k not in declared or _literal_default(declared[k]) != v]
+    if not differs:
+        return notebook.stem
+    name = f"{notebook.stem}--{','.join(differs)}"
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:MAX_NAME - 9]}~{digest}"
+    return name
+
+
+def _name_part(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", str(value)).strip("_") or "_"
 
 
 def check_kernel() -> None:
@@ -180,6 +215,18 @@ def check_kernel() -> None:
                          f"`python -m ipykernel install --sys-prefix --name {KERNEL}`") from None
 
 
+def report_folder(out: Path) -> Path:
+    """`out`, made if missing; refused before any notebook runs when it cannot be a folder."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--out {str(out)!r} is a file; accepted: a folder (new or "
+                         "existing) for the reports") from None
+    except OSError as e:
+        raise InputError(f"cannot create report folder {str(out)!r}: {e.strerror or e}") from None
+    return out
+
+
 def run_reports(
     notebooks: Iterable[str | Path],
     out: str | Path = "reports",
@@ -188,26 +235,29 @@ def run_reports(
     cwd: str | Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[Run]:
-    """Run each notebook through papermill into `out/<name>/`, render its HTML and add it to
-    `out/index.html`. Returns the runs in order; a failed run does not stop the rest.
+    """Run each notebook through papermill into `out/<run name>/`, render its HTML and add it
+    to `out/index.html`. Returns the runs in order; a failed run does not stop the rest.
 
     `cwd` is the kernel's working directory (default: the current one, as papermill's CLI
-    does), so relative paths given as parameters mean what they mean on the command line.
-    `log(str)` receives one line per notebook.
+    does), so relative paths given as parameters mean what they mean on the command line;
+    the `out_dir` given to a notebook is relative to it as well, so that the report shows no
+    machine's absolute paths. `log(str)` receives one line per notebook.
     """
     paths = check_notebooks(notebooks)
     plan = plan_parameters(paths, dict(parameters or {}))
     check_kernel()
-    out = Path(out)
+    out, cwd = report_folder(Path(out)), Path(cwd or Path.cwd())
     runs = []
     for nb in paths:
-        run_dir = out / nb.stem
         params = dict(plan[nb])
+        name = run_name(nb, params)
+        run_dir = out / name
         if OUT_DIR_PARAMETER in notebook_parameters(nb) and OUT_DIR_PARAMETER not in params:
-            params[OUT_DIR_PARAMETER] = str(run_dir.resolve())
+            params[OUT_DIR_PARAMETER] = os.path.relpath(run_dir.resolve(), cwd.resolve())
         if log:
             log(f"running {nb} ...")
-        run = run_notebook(nb, run_dir, params, cwd=cwd)
+        run = run_notebook(nb, run_dir, params, cwd=cwd, name=name)
+        run.given = dict(plan[nb])
         run.executed = os.path.relpath(run_dir / run.executed, out)
         run.html = os.path.relpath(run_dir / run.html, out)
         if log:
@@ -218,9 +268,8 @@ def run_reports(
     return runs
 
 
-def run_notebook(
-    notebook: Path, run_dir: Path, parameters: dict[str, Any], *, cwd: str | Path | None = None
-) -> Run:
+def run_notebook(notebook: Path, run_dir: Path, parameters: dict[str, Any], *,
+                 cwd: str | Path | None = None, name: str | None = None) -> Run:
     """Execute one notebook into `run_dir` and render it; errors in its cells become the
     run's status, not exceptions."""
     import papermill
@@ -229,7 +278,7 @@ def run_notebook(
 
     run_dir.mkdir(parents=True, exist_ok=True)
     executed = (run_dir / notebook.name).resolve()  # papermill chdirs into cwd
-    run = Run(name=notebook.stem, notebook=str(notebook), parameters=parameters,
+    run = Run(name=name or notebook.stem, notebook=str(notebook), parameters=parameters,
               started=now_utc(), executed=executed.name, html=executed.with_suffix(".html").name)
     start = time.perf_counter()
     try:
@@ -237,6 +286,7 @@ def run_notebook(
         papermill.execute_notebook(
             str(notebook.resolve()), str(executed), parameters=parameters, kernel_name=KERNEL,
             cwd=str(cwd or Path.cwd()), progress_bar=False, request_save_on_cell_execute=True,
+            config=kernel_config(),
         )
         run.status = "ok"
     except PapermillExecutionError as e:
@@ -248,67 +298,9 @@ def run_notebook(
     return run
 
 
-def render_html(notebook: str | Path, html_path: str | Path) -> Path:
-    """A self-contained HTML page of an executed notebook: plots and images inlined as data
-    URIs (videos shown with `IPython.display.Video(..., embed=True)` already are)."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def kernel_config():
+    """The kernel manager's settings for report runs: the kernel listens on local sockets
+    (IPC) rather than TCP, so ipykernel has no unencrypted TCP to warn about."""
+    from traitlets.config import Config
 
-    nb = nbformat.read(str(notebook), as_version=4)
-    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
-    html_path = Path(html_path)
-    html_path.write_text(body, encoding="utf-8")
-    return html_path
-
-
-def write_index(out: str | Path, runs: list[Run]) -> Path:
-    """Merge `runs` into `out/index.json` (by name, newest wins) and rewrite `out/index.html`.
-
-    Runs from earlier invocations into the same folder stay listed while their files exist.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    index_json = out / "index.json"
-    known: dict[str, dict] = {}
-    if index_json.is_file():
-        try:
-            for entry in json.loads(index_json.read_text(encoding="utf-8")).get("runs", []):
-                if (out / entry.get("html", "")).is_file():
-                    known[entry["name"]] = entry
-        except (ValueError, AttributeError, KeyError, TypeError):
-            known = {}  # an unreadable index is rebuilt from this invocation's runs
-    for run in runs:
-        known[run.name] = asdict(run)
-    entries = sorted(known.values(), key=lambda e: e["name"])
-    index_json.write_text(json.dumps({"runs": entries}, indent=2, default=str) + "\n",
-                          encoding="utf-8")
-    (out / "index.html").write_text(index_html(entries), encoding="utf-8")
-    return out / "index.html"
-
-
-def index_html(entries: list[dict]) -> str:
-    """The index page: one row per run, linking its HTML report and executed notebook."""
-    rows = []
-    for e in entries:
-        params = "<br>".join(f"<code>{html.escape(k)}</code> = {html.escape(repr(v))}"
-                             for k, v in e["parameters"].items()) or "(defaults)"
-        status = html.escape(e["status"])
-        if e.get("error"):
-            status += f"<br><small>{html.escape(e['error'])}</small>"
-        seconds = "" if e.get("seconds") is None else f"{e['seconds']:.1f} s"
-        rows.append(
-            f'<tr class="{html.escape(e["status"])}">'
-            f'<td><a href="{html.escape(e["html"])}">{html.escape(e["name"])}</a>'
-            f'<br><small><a href="{html.escape(e["executed"])}">notebook</a></small></td>'
-            f"<td>{params}</td><td>{seconds}</td><td>{status}</td>"
-            f"<td>{html.escape(e.get('started') or '')}</td></tr>"
-        )
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>svlab reports</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.4em .8em;vertical-align:top;text-align:left}"
-        "tr.ok td:nth-child(4){color:#060}tr.failed td:nth-child(4){color:#b00}</style>"
-        "</head><body><h1>svlab reports</h1><table><tr><th>notebook</th><th>parameters</th>"
-        "<th>duration</th><th>status</th><th>started (UTC)</th></tr>\n"
-        + "\n".join(rows) + "\n</table></body></html>\n"
-    )
+    return Config({"KernelManager": {"transport": "ipc"}})

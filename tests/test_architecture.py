@@ -22,7 +22,8 @@ LAYERS = [
     ("run", ("svlab.run",)),
     ("render", ("svlab.eval", "svlab.storyboards", "svlab.service")),
     ("work", ("svlab.tasks", "svlab.sweep")),
-    ("face", ("svlab.cli", "svlab.ui", "svlab.reports", "svlab.figures", "svlab")),
+    ("face", ("svlab.cli", "svlab.ui", "svlab.display", "svlab.reports", "svlab.report_html",
+              "svlab.figures", "svlab")),
 ]
 HEAVY = ("torch", "diffusers", "transformers", "cv2", "ipywidgets", "matplotlib", "fastapi")
 # Where a function may import svlab's own modules: the command handlers, so that `svlab
@@ -40,7 +41,7 @@ def layer_of(module: str) -> int:
     best = None
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
+            if module == prefix or (prefix != "svlab" and module.startswith(prefix + ".")):
                 if best is None or len(prefix) > best[1]:
                     best = (index, len(prefix))
     if best is None:

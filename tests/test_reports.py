@@ -11,9 +11,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from svlab.errors import InputError
+from svlab.report_html import index_html, render_html
 from svlab.reports import (
-    CommandLineText, index_html, notebook_parameters, parse_value, plan_parameters,
-    read_params_file, run_reports,
+    CommandLineText, notebook_parameters, parse_value, plan_parameters, read_params_file,
+    run_name, run_reports,
 )
 
 
@@ -31,10 +32,13 @@ def make_notebook(path, parameters: str, *body: str):
 SHOWCASE_PARAMS = "frames = 3\nlabel = 'x'\nscale: float = 1.0\nout_dir = None"
 SHOWCASE_BODY = (
     "import numpy as np\nfrom pathlib import Path\nfrom matplotlib.figure import Figure\n"
-    "from svlab.processor import write_video\nfrom svlab.ui import show_figure, show_video",
+    "from svlab.processor import write_video\nfrom svlab.display import show_figure, show_video",
     "video = Path(out_dir) / 'clip.mp4'\n"
     "write_video(np.full((frames, 32, 32, 3), 90, np.uint8), video, 6)\nshow_video(video)",
     "fig = Figure()\nfig.subplots().plot([0, scale])\nshow_figure(fig)\nprint('label is', label)",
+    "import ipywidgets as w\nfrom tqdm.notebook import tqdm\n"
+    "bar = tqdm(total=2, desc='working')\nbar.update(2)\nbar.close()\n"
+    "w.VBox([w.HTML('<i>live widget</i>'), w.IntProgress(value=3, max=4)])",
 )
 
 
@@ -47,8 +51,8 @@ def showcase(tmp_path_factory):
                         "value = 5", "assert value < limit, f'value {value} over {limit}'",
                         "print('never reached')")
     out = root / "out"
-    runs = run_reports([ok, bad], out, {"frames": 4, "label": "hello", "limit": 3})
-    return out, {r.name: r for r in runs}
+    runs = run_reports([ok, bad], out, {"frames": 4, "label": "hello", "limit": 3}, cwd=root)
+    return out, {r.name.split("--")[0]: r for r in runs}
 
 
 def test_parse_value_reads_like_papermill_cli():
@@ -64,17 +68,30 @@ def test_successful_run_writes_executed_notebook_and_self_contained_html(showcas
     out, runs = showcase
     run = runs["showcase"]
     assert run.status == "ok" and run.error is None and run.seconds > 0
+    assert run.name == "showcase--frames=4,label=hello"  # named by what differs
     assert run.parameters == {"frames": 4, "label": "hello",
-                              "out_dir": str((out / "showcase").resolve())}
+                              "out_dir": "out/showcase--frames=4,label=hello"}  # relative
     executed = nbformat.read(str(out / run.executed), as_version=4)
     assert executed.metadata.papermill.parameters == run.parameters
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
-    assert (out / "showcase" / "clip.mp4").stat().st_size > 0  # the notebook's out_dir
+    assert (out / run.name / "clip.mp4").stat().st_size > 0  # the notebook's out_dir
 
     page = (out / run.html).read_text(encoding="utf-8")
     assert "data:video/mp4;base64," in page  # the video plays from the page itself
     assert "data:image/png;base64," in page
     assert "label is hello" in page
+    assert str(out.parent) not in page  # no absolute path of this machine
+
+
+def test_report_page_needs_no_network_and_shows_widgets_statically(showcase):
+    out, runs = showcase
+    page = (out / runs["showcase"].html).read_text(encoding="utf-8")
+    assert "<script" not in page and "<link" not in page  # nothing to fetch, nothing to run
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(http" not in page
+    assert "widget-view+json" not in page and "widget-state+json" not in page
+    assert "<i>live widget</i>" in page and '<progress max="4" value="3">' in page
+    assert re.search(r"working:\s*100%", page)  # the finished tqdm bar, as it ended
 
 
 def test_failed_run_still_reports_the_failing_cell(showcase):
@@ -102,12 +119,15 @@ def test_dead_kernel_is_a_failed_run_with_what_ran_before(tmp_path):
 
 def test_index_lists_runs_with_parameters_duration_and_status(showcase):
     out, runs = showcase
-    entries = {e["name"]: e for e in json.loads((out / "index.json").read_text())["runs"]}
+    entries = {e["name"].split("--")[0]: e
+               for e in json.loads((out / "index.json").read_text())["runs"]}
     assert entries["showcase"]["status"] == "ok" and entries["broken"]["status"] == "failed"
+    assert entries["broken"]["name"] == "broken--limit=3"
     assert entries["broken"]["parameters"] == {"limit": 3}
     page = (out / "index.html").read_text(encoding="utf-8")
     for run in runs.values():
         assert f'href="{run.html}"' in page and f'href="{run.executed}"' in page
+        assert not run.html.startswith("/")
     assert "&#x27;hello&#x27;" in page and "AssertionError: value 5 over 3" in page
     assert f"{runs['showcase'].seconds:.1f} s" in page
 
@@ -119,7 +139,33 @@ def test_index_keeps_earlier_runs_in_the_same_folder(tmp_path):
     run_reports([second], tmp_path / "out", {"b": 2})
     entries = json.loads((tmp_path / "out" / "index.json").read_text())["runs"]
     assert [(e["name"], e["parameters"]) for e in entries] == [("first", {}),
-                                                               ("second", {"b": 2})]
+                                                               ("second--b=2", {"b": 2})]
+
+
+def test_runs_with_other_parameters_sit_side_by_side(tmp_path):
+    nb = make_notebook(tmp_path / "sizes.ipynb", "size = 64\nmethod = 'blend'",
+                       "print('size', size, method)")
+    out = tmp_path / "out"
+    run_reports([nb], out)
+    run_reports([nb], out, {"size": 32})
+    run_reports([nb], out, {"size": 32, "method": "flow"})
+    run_reports([nb], out, {"size": 32})  # the same parameters again: replaces its run
+    run_reports([nb], out, {"size": 64})  # the default: the defaults' run
+    entries = json.loads((out / "index.json").read_text())["runs"]
+    assert [e["name"] for e in entries] == ["sizes", "sizes--method=flow,size=32",
+                                            "sizes--size=32"]
+    for entry, text in zip(entries, ["size 64 blend", "size 32 flow", "size 32 blend"]):
+        assert text in (out / entry["html"]).read_text(encoding="utf-8")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.count("<tr class=\"ok\">") == 3 and page.count("<td>sizes.ipynb</td>") == 3
+
+
+def test_run_names_are_safe_and_bounded(tmp_path):
+    nb = make_notebook(tmp_path / "n.ipynb", "path = None\nratio = 0.5")
+    assert run_name(nb, {"ratio": 0.5}) == "n"
+    assert run_name(nb, {"path": "/data/my photos/a.png"}) == "n--path=data_my_photos_a.png"
+    long = run_name(nb, {"path": "x" * 500})
+    assert len(long) == 120 and long != run_name(nb, {"path": "x" * 499})
 
 
 def test_parameters_go_to_the_notebooks_that_declare_them(tmp_path):

@@ -49,6 +49,12 @@ def test_split_prompt_rejects_blank():
         split_prompt(" \n")
 
 
+@pytest.mark.parametrize("prompt", ["。", "...", "!?", "x" * 2001])
+def test_split_prompt_refuses_what_is_not_a_prompt(prompt):
+    with pytest.raises(InputError, match="only punctuation|at most 2000"):
+        split_prompt(prompt)
+
+
 def test_storyboard_from_prompt():
     board = storyboard_from_prompt("制作一段关于森林探险的短视频")
     assert board.title == "制作一段关于森林探险的短视频"
@@ -218,7 +224,9 @@ def test_render_storyboard_everything(tmp_path, config):
     assert [s["frames"] for s in manifest["scenes"]] == [9, 6]
     assert manifest["engine"] == "fallback" and manifest["storyboard"]["crossfade"] == 0.4
     assert manifest["captions"] == {"vtt": "film.vtt", "srt": "film.srt"}
-    assert {e["scenes"] for e in events} == {2} and events[-1]["stage"] == "composing"
+    assert {e["scenes"] for e in events} == {2}
+    stages = list(dict.fromkeys(e["stage"] for e in events))
+    assert stages[-3:] == ["concat", "subtitles", "music"]  # each composing step is heard of
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "film.json", "film.mp4", "film.srt", "film.vtt", "music.wav", "red.png"]
 

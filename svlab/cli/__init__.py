@@ -11,13 +11,16 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from ..errors import SvlabError
 
 # Modules under svlab.cli that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = [
-    "generate", "story", "media", "interpolate", "models", "plan", "report", "serve",
+    "generate", "story", "media", "interpolate", "models", "plan", "sweep", "rerun", "compare",
+    "report", "serve",
 ]
 
 
@@ -42,8 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command stands so that its cleanup runs (hidden partial files
+    removed, nothing half-written left behind)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread() and \
+            not getattr(args, "own_signals", False):  # a server shuts down its own way
+        signal.signal(signal.SIGTERM, _terminate)
     if not args.verbose:  # transformers' notices (e.g. "requires torchvision") are not ours
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(
@@ -53,8 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except SvlabError as e:
-        print(f"svlab {args.command}: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).splitlines())  # one line, whatever a file name holds
+        print(f"svlab {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"svlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"svlab {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM

@@ -71,10 +71,13 @@ def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The validated config: profile < --config file < flags."""
-    from ..run.settings import resolve_config
+    """The validated config: profile < --config file < flags; refused at once when its frames
+    alone would not fit in this machine's memory."""
+    from ..run.settings import check_host_memory, resolve_config
 
-    return resolve_config(args.profile, setting_flags(args), file=args.config)
+    config = resolve_config(args.profile, setting_flags(args), file=args.config)
+    check_host_memory(config)
+    return config
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -20,10 +20,13 @@ DEFAULT_NOTEBOOKS = "notebooks/*.ipynb"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="run notebooks headless and render HTML reports",
-        description="Run notebooks through papermill (kernel python3) and write, per notebook, "
-                    "OUT/NAME/NAME.ipynb (executed) and OUT/NAME/NAME.html (self-contained), "
-                    "plus OUT/index.html listing every run. A notebook that declares `out_dir` "
-                    "writes its files into OUT/NAME/. Exit status 1 when a notebook fails.")
+        description="Run notebooks through papermill (kernel python3) and write, per run, "
+                    "OUT/RUN/NAME.ipynb (executed) and OUT/RUN/NAME.html (a page that needs "
+                    "no network), plus OUT/index.html listing every run. RUN is the notebook's "
+                    "NAME, then the parameters that differ from its defaults "
+                    "(01_generate--num_frames=14,seed=3), so runs with other parameters sit "
+                    "side by side. A notebook that declares `out_dir` writes its files into "
+                    "OUT/RUN/. Exit status 1 when a notebook fails.")
     p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                    help=f"notebooks to run (default: {DEFAULT_NOTEBOOKS})")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],

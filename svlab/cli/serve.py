@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 
 from .common import add_config_flags, config_from_args
 
@@ -14,31 +16,66 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "are kept in DATA/tasks.db and survive restarts. The model "
                                    "is loaded at start; OpenAPI docs at /docs.")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1: this machine only)")
+                   help="address to bind (default 127.0.0.1: this machine only; any other "
+                        "needs a token)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--data", default="svlab-data",
                    help="folder for the task database, uploads and videos (default ./svlab-data)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0,
-                   help="largest accepted image upload in MiB (default 20)")
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))
+    access = p.add_argument_group("access (docs/api.md, security model)")
+    access.add_argument("--token", default=None,
+                        help="require 'Authorization: Bearer TOKEN' on every request "
+                             "(default: $SVLAB_TOKEN; required when --host is not loopback)")
+    access.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a web origin (https://host:port) whose pages may call the API; "
+                             "repeatable (default: only the server's own pages)")
+    limits = p.add_argument_group("limits per task (checked before a task is queued)")
+    limits.add_argument("--max-frames", type=int, default=128,
+                        help="frames the model makes per clip (default 128)")
+    limits.add_argument("--max-steps", type=int, default=100,
+                        help="denoising steps (default 100)")
+    limits.add_argument("--max-pixel-frames", type=float, default=1e9,
+                        help="width x height x output frames, summed over scenes (default 1e9)")
+    limits.add_argument("--max-seconds", type=float, default=600.0,
+                        help="seconds of output video (default 600)")
+    limits.add_argument("--task-timeout", type=float, default=3600.0,
+                        help="seconds a task may run before it is stopped and failed "
+                             "(default 3600)")
+    limits.add_argument("--max-upload-mb", type=float, default=20.0,
+                        help="largest accepted image upload in MiB (default 20)")
+    limits.add_argument("--keep-uploads-hours", type=float, default=24.0,
+                        help="hours an uploaded image is kept after its task finished "
+                             "(default 24; 0: removed at the next cleanup)")
     add_config_flags(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, own_signals=True)  # uvicorn handles SIGTERM: a graceful stop
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
+    from ..tasks.limits import ServerLimits
+    from ..tasks.security import TOKEN_ENV, AccessPolicy
 
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} is out of range; accepted: 1 to 65535")
-    if args.max_upload_mb <= 0:
-        raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    for flag in ("max_upload_mb", "max_pixel_frames", "keep_uploads_hours"):
+        value = getattr(args, flag)
+        if not math.isfinite(value) or value < 0 or (value == 0 and flag != "keep_uploads_hours"):
+            raise InputError(f"--{flag.replace('_', '-')} must be a positive number, "
+                             f"got {value}")
+    limits = ServerLimits(max_frames=args.max_frames, max_steps=args.max_steps,
+                          max_pixel_frames=int(args.max_pixel_frames),
+                          max_seconds=args.max_seconds, task_timeout=args.task_timeout)
+    policy = AccessPolicy.for_bind(args.host, args.token or os.environ.get(TOKEN_ENV),
+                                   tuple(args.allow_origin))
     config = config_from_args(args)
     import uvicorn
 
     from ..tasks.api import create_app
 
-    app = create_app(args.data, config, max_upload_bytes=int(args.max_upload_mb * (1 << 20)))
+    app = create_app(args.data, config, max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
+                     limits=limits, policy=policy,
+                     upload_retention=args.keep_uploads_hours * 3600)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10)
     return 0

@@ -29,11 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from ..config import read_config_file
-    from ..errors import InputError
+    from ..errors import require_file
     from ..models import TextToImage
+    from ..run.settings import check_host_memory
     from ..storyboards import load_storyboard, render_storyboard
 
     board = load_storyboard(args.storyboard)
@@ -41,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
     # profile < storyboard settings < --config file < flags
     config = board.config(args.profile or from_file.get("profile"), from_file,
                           setting_flags(args))
+    check_host_memory(config)
     changes = {}
     if args.subtitles:
         changes["subtitles"] = args.subtitles
     if args.music:
-        music = Path(args.music)
-        if not music.is_file():
-            raise InputError(f"music file {args.music!r} does not exist")
-        changes["music"] = music.resolve()
+        changes["music"] = require_file(args.music, "music file").resolve()
     board = dataclasses.replace(board, **changes)
     text2image = TextToImage(args.text2image, device=config.device) if args.text2image else None
     result = render_storyboard(board, config, args.out, text2image=text2image,

@@ -106,7 +106,7 @@ def recommend(
     vram = parse_bytes(vram_bytes) if isinstance(vram_bytes, str) else int(vram_bytes)
     if vram <= 0:
         raise ConfigError(f"vram_bytes must be positive, got {vram}")
-    if not 0 <= headroom < 1:
+    if not 0 <= headroom < 1:  # NaN fails this too
         raise ConfigError(f"headroom={headroom} is out of range; accepted: from 0 to below 1")
     budget = int(vram * (1 - headroom))
     dtype = dtype or get_spec(model).dtype

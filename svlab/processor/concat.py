@@ -30,6 +30,7 @@ from .ffmpeg import (
     check_input_file,
     check_output_path,
     describe,
+    ffmpeg_arg,
     ffmpeg_exe,
     parse_framecrc,
     probe,
@@ -90,8 +91,14 @@ def concat_videos(
 
 
 def write_concat_list(paths: Sequence[Path], list_file: Path) -> Path:
-    """A concat demuxer list naming `paths` (absolute, quoted for the demuxer)."""
-    lines = ["file '" + str(p.resolve()).replace("'", "'\\''") + "'" for p in paths]
+    """A concat demuxer list of `paths`, safe for any file name: each input is linked into the
+    list's folder under a plain name (input0000.mp4, ...), and the list names the links, so
+    quotes, newlines or a leading "-" in a name never reach the demuxer's parser."""
+    lines = []
+    for i, path in enumerate(paths):
+        link = list_file.parent / f"input{i:04d}{path.suffix.lower() or '.mp4'}"
+        link.symlink_to(Path(path).resolve())
+        lines.append(f"file '{link.name}'")
     list_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return list_file
 
@@ -111,10 +118,10 @@ def _copy(paths: list[Path], tmp: Path, work: Path) -> list[dict[str, Any]]:
         first = describe(paths[0], proc.stderr.decode("utf-8", "replace"), 0, StreamScan())
         fps, counts = frames
         return [{**first, "path": str(p), "frames": n, "fps": fps} for p, n in zip(paths, counts)]
-    inputs = [arg for p in paths for arg in ("-i", str(p))]
+    inputs = [arg for p in paths for arg in ("-i", ffmpeg_arg(p))]
     maps = [arg for i in range(len(paths)) for arg in ("-map", f"{i + 1}:v:0")]
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *CONCAT_INPUT, "-i", str(list_file),
-           *inputs, *COPY_OUTPUT, "-y", str(tmp), *maps, "-c", "copy", "-f", "framecrc", "pipe:1"]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *CONCAT_INPUT, "-i", ffmpeg_arg(list_file),
+           *inputs, *COPY_OUTPUT, "-y", ffmpeg_arg(tmp), *maps, "-c", "copy", "-f", "framecrc", "pipe:1"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
@@ -310,12 +317,12 @@ def _reencode(infos: list[dict[str, Any]], tmp: Path, *, crossfade: float, quali
         pairs = "".join(f"[v{i}]" + (f"[a{i}]" if audio else "") for i in range(n))
         graph.append(f"{pairs}concat=n={n}:v=1:a={int(audio)}[vout]" + ("[aout]" if audio else ""))
         video, sound = "[vout]", "[aout]"
-    args = [arg for info in infos for arg in ("-i", info["path"])]
+    args = [arg for info in infos for arg in ("-i", Path(info["path"]))]
     args += ["-filter_complex", ";".join(graph), "-map", video]
     if audio:
         args += ["-map", sound, "-c:a", "aac", "-b:a", "192k"]
     args += ["-c:v", "libx264", "-crf", str(quality), "-preset", preset, "-pix_fmt", "yuv420p",
-             "-r", fps, "-movflags", "+faststart", "-f", "mp4", "-y", str(tmp)]
+             "-r", fps, "-movflags", "+faststart", "-f", "mp4", "-y", tmp]
     run_ffmpeg(args, what="re-encoding concat")
 
 
@@ -327,6 +334,6 @@ def _check_crossfade(crossfade: float, durations: list[float], infos) -> None:
     shortest = min(range(len(limits)), key=limits.__getitem__)
     if crossfade >= limits[shortest]:
         raise InputError(
-            f"crossfade of {crossfade:g}s does not fit: {Path(infos[shortest]['path']).name} "
+            f"crossfade of {crossfade:g}s does not fit: {Path(infos[shortest]['path']).name!r} "
             f"lasts {durations[shortest]:.3g}s; accepted: less than {limits[shortest]:.3g}s"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
 import secrets
@@ -24,7 +25,13 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import FFmpegError, InputError
 
-STDERR_TAIL_LINES = 12
+log = logging.getLogger(__name__)
+
+_GENERIC = ("Conversion failed!", "Exiting normally, received signal 2.")
+_REPORTS = ("Input #", "Output #", "Stream mapping:", "Press [q]", "frame=", "size=")  # info
+_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ")
+_FAILURE = re.compile(r"error|invalid|no such|not found|unable|failed|cannot|could not|"
+                      r"unknown|denied|does not", re.I)
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,18 +42,31 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    """The last non-empty lines of ffmpeg's stderr, where it says what went wrong."""
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])
+def stderr_tail(text: str, lines: int = 1) -> str:
+    """What ffmpeg said went wrong, in one line: the first of its lines that name a failure
+    (the cause; the lines after it are consequences), without ffmpeg's "[component @ 0x...]"
+    prefixes. Its whole output goes to the log (shown with `svlab -v`)."""
+    log.info("ffmpeg's output:\n%s", text.strip())
+    kept = [_PREFIX.sub("", line.strip()) for line in text.splitlines()
+            if line.strip() and line.strip() not in _GENERIC and not line[:1].isspace()
+            and not line.startswith(_REPORTS)]
+    telling = [line for line in kept if _FAILURE.search(line)]
+    return " | ".join(telling[:lines] or kept[-lines:]) or "no message"
 
 
-def run_ffmpeg(args: Sequence[str], *, what: str = "ffmpeg") -> subprocess.CompletedProcess:
-    """Run ffmpeg with `args` (without the binary) and return the finished process.
+def ffmpeg_arg(arg: Any) -> str:
+    """One ffmpeg argument. A Path becomes absolute, so that no file name (one starting with
+    "-", or holding "name:" as a protocol would) is ever read as an option or a protocol."""
+    return os.path.abspath(arg) if isinstance(arg, Path) else str(arg)
+
+
+def run_ffmpeg(args: Sequence[Any], *, what: str = "ffmpeg") -> subprocess.CompletedProcess:
+    """Run ffmpeg with `args` (without the binary; file paths as Path objects) and return the
+    finished process.
 
     Raises FFmpegError naming `what` failed, with the tail of ffmpeg's stderr.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *map(str, args)]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *map(ffmpeg_arg, args)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         raise FFmpegError(
@@ -94,7 +114,8 @@ def atomic_output(path: Path) -> Iterator[Path]:
     one file system. The file is not created here: the writer creates it with the usual
     permissions (umask).
     """
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.part{path.suffix}")
+    tmp = Path(os.path.abspath(path)).with_name(
+        f".{path.stem}.{secrets.token_hex(6)}.part{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -154,7 +175,7 @@ def scan_args(paths: Sequence[str | Path]) -> list[str]:
     """Inputs plus a framecrc output of each first video stream (copied, not decoded)."""
     args = []
     for path in paths:
-        args += ["-i", str(path)]
+        args += ["-i", ffmpeg_arg(Path(path))]
     for i in range(len(paths)):
         args += ["-map", f"{i}:v:0"]
     return args + ["-c", "copy", "-f", "framecrc", "pipe:1"]
@@ -174,6 +195,10 @@ def scan(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
         names = ", ".join(repr(str(p)) for p in paths)
         raise InputError(f"cannot read video file{'s' if len(paths) > 1 else ''} {names}: "
                          f"{stderr_tail(err, 1)}")
+    damaged = _DAMAGED.search(err)
+    if damaged:
+        raise InputError(f"{str(paths[int(damaged['input'])])!r} is unreadable: "
+                         f"{damaged['what']} (a truncated or damaged file)")
     streams = parse_framecrc(proc.stdout.decode("ascii", "replace"))
     return [describe(path, err, i, streams.get(i, StreamScan())) for i, path in enumerate(paths)]
 
@@ -188,6 +213,8 @@ def packets(path: str | Path) -> list[Packet]:
 
 
 _INPUT = re.compile(r"^Input #(\d+), ", re.M)
+_DAMAGED = re.compile(r"\[in#(?P<input>\d+)/[^\]]*\] (?P<what>corrupt input packet|"
+                      r"stream \d+, offset \w+: partial file)")
 _VIDEO = re.compile(
     r"Stream #\d+:\d+\S*: Video: (?P<codec>\w+)[^,]*, (?P<pix>\w+)(?:\([^)]*\))?, "
     r"(?P<w>\d+)x(?P<h>\d+)(?P<rest>.*)"

@@ -48,6 +48,7 @@ def read_image(image: Any, *, name: str | None = None) -> tuple[Image.Image, dic
         source = {"image": None, "source": "array"}
     elif isinstance(image, Image.Image):
         check_image_size(*image.size)
+        name = name or image.info.get("filename")  # an upload's name, where the panel keeps it
         rgb = image.convert("RGB")
         source = {"image": None, "source": "PIL image"}
     else:
@@ -71,10 +72,13 @@ def _read_file(path: Path) -> tuple[Image.Image, str]:
             with Image.open(io.BytesIO(data)) as opened:  # reads the header only
                 check_image_size(*opened.size, f"image {path.name}")
                 rgb = opened.convert("RGB")
-    except InputError:
+    except InputError:  # our own size check (an InputError is a ValueError too)
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses the largest images while reading their header, before our check
+        raise InputError(f"image {path.name} is too large; accepted: up to "
+                         f"{MAX_IMAGE_PIXELS:,} pixels (e.g. 8000x8000)") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"cannot read image {path}: {e}; {accepted}") from None
     return rgb, hashlib.sha256(data).hexdigest()
 

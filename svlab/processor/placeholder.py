@@ -18,7 +18,7 @@ import os
 import unicodedata
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from ..errors import InputError
 
@@ -30,6 +30,8 @@ SYSTEM_FONTS = (
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
 )
 MARGIN = 0.08  # of the card's width and height, kept free of text on each side
+MAX_TEXT_CHARS = 5000  # longer text cannot be read on one card anyway
+MAX_SIDE = 8192  # pixels; a card is a keyframe or a placeholder, never larger than a frame
 LINE_SPACING = 1.25  # line pitch as a multiple of the font size
 
 
@@ -113,25 +115,45 @@ def _tokens(paragraph: str) -> list[str]:
 
 def wrap_text(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
     """Greedy line filling: Latin breaks between words, CJK between characters; a word wider
-    than a line is broken between characters; newlines in `text` are kept."""
+    than a line is broken between characters; newlines in `text` are kept.
+
+    Linear in the text's length: each word (or wide character) is measured once and a line's
+    width is the running sum, so a long text costs no more per character than a short one."""
+    widths: dict[str, float] = {}
+
+    def width(piece: str) -> float:
+        if piece not in widths:
+            widths[piece] = font.getlength(piece)
+        return widths[piece]
+
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
+        line, used = "", 0.0
         for token in _tokens(paragraph):
-            if font.getlength((line + token).rstrip()) <= max_width:
-                line += token
+            if used + width(token.rstrip()) <= max_width:
+                line, used = line + token, used + width(token)
                 continue
             if line.strip():
                 lines.append(line.rstrip())
-            line = token
-            while font.getlength(line.rstrip()) > max_width and len(line) > 1:
-                cut = len(line) - 1
-                while cut > 1 and font.getlength(line[:cut]) > max_width:
-                    cut -= 1
-                lines.append(line[:cut])
-                line = line[cut:]
+            *full, line = _split_word(token, width, max_width)
+            lines.extend(full)
+            used = width(line)
         lines.append(line.rstrip())
     return lines
+
+
+def _split_word(token: str, width, max_width: float) -> list[str]:
+    """`token` in pieces that each fit a line (one character at least), measured once per
+    character."""
+    if width(token.rstrip()) <= max_width:
+        return [token]
+    pieces, start, used = [], 0, 0.0
+    for i, char in enumerate(token):
+        if used + width(char) > max_width and i > start:
+            pieces.append(token[start:i])
+            start, used = i, 0.0
+        used += width(char)
+    return [*pieces, token[start:]]
 
 
 def _fits(text: str, size: int, width: int, height: int) -> list[str] | None:
@@ -160,8 +182,9 @@ def placeholder_image(
     with `color`.
     """
     for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"placeholder {name} must be a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIDE:
+            raise InputError(f"placeholder {name} must be an integer from 1 to {MAX_SIDE}, "
+                             f"got {value!r}")
     color = parse_color(color, "color")
     if text_color is None:
         luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
@@ -169,13 +192,18 @@ def placeholder_image(
     text_color = parse_color(text_color, "text_color")
     if not isinstance(text, str):
         raise InputError(f"placeholder text must be a string, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"placeholder text has {len(text)} characters; accepted: at most "
+                         f"{MAX_TEXT_CHARS}")
     image = Image.new("RGB", (width, height), color)
     text = text.strip()
     if not text:
         return image
     if font_size is not None:
-        if isinstance(font_size, bool) or not isinstance(font_size, int) or font_size < 1:
-            raise InputError(f"font_size must be a positive integer, got {font_size!r}")
+        if isinstance(font_size, bool) or not isinstance(font_size, int) or \
+                not 1 <= font_size <= height:
+            raise InputError(f"font_size must be an integer from 1 to the card's height "
+                             f"({height}), got {font_size!r}")
         size = font_size
         lines = wrap_text(text, load_font(size), width * (1 - 2 * MARGIN))
     else:
@@ -203,8 +231,6 @@ def parse_color(value, name: str = "color") -> tuple[int, int, int]:
     or a CSS colour name."""
     given = value
     if isinstance(value, str):
-        from PIL import ImageColor
-
         if "," in value and not value.strip().startswith(("rgb", "hsl", "hsv")):
             value = value.split(",")
         else:

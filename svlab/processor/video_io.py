@@ -176,40 +176,46 @@ def write_video(
     height, width = first.shape[1:3]
     args = encode_args(width, height, fps, quality=quality, pixel_format=pixel_format,
                        lossless=lossless, preset=preset)
-    proc = None
     with atomic_output(path) as tmp:
-        try:
-            with tempfile.TemporaryFile() as errors:
-                # stderr to a file: a full pipe can never stall ffmpeg while we write stdin.
-                proc = subprocess.Popen(
-                    [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args,
-                     "-y", str(tmp)],
-                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-                )
-                try:
-                    proc.stdin.write(first.data)
-                    for block in blocks:
-                        proc.stdin.write(block.data)
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass  # ffmpeg stopped reading; its exit status and stderr say why
-                if proc.wait() != 0:
-                    errors.seek(0)
-                    raise FFmpegError(
-                        f"encoding {path.name} failed (ffmpeg exit {proc.returncode}): "
-                        f"{stderr_tail(errors.read().decode('utf-8', 'replace'))}"
-                    )
-        except BaseException:
-            if proc is not None:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass  # the pipe broke with the process
-            raise
+        _pipe_to_ffmpeg([*args, "-y", str(tmp)], first, blocks, what=path.name)
     return path
+
+
+def _pipe_to_ffmpeg(args: list[str], first: np.ndarray, blocks: Iterator[np.ndarray], *,
+                    what: str) -> None:
+    """Run ffmpeg with `args`, writing the raw frames of `first` then `blocks` to its stdin.
+
+    stderr goes to a file: a full pipe can never stall ffmpeg while we write stdin. On any
+    error or interruption ffmpeg is killed and waited for, so nothing keeps writing."""
+    proc = None
+    try:
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel",
+                                     "error", *args],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=errors)
+            try:
+                proc.stdin.write(first.data)
+                for block in blocks:
+                    proc.stdin.write(block.data)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # ffmpeg stopped reading; its exit status and stderr say why
+            if proc.wait() != 0:
+                errors.seek(0)
+                raise FFmpegError(
+                    f"encoding {what} failed (ffmpeg exit {proc.returncode}): "
+                    f"{stderr_tail(errors.read().decode('utf-8', 'replace'))}")
+    except BaseException:
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass  # the pipe broke with the process
+        raise
 
 
 def read_video(path: str | Path) -> tuple[np.ndarray, float]:
@@ -218,7 +224,7 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
     Frames come out as decoded (no frame is dropped or repeated to force a constant rate).
     """
     info = probe(path)
-    proc = run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+    proc = run_ffmpeg(["-i", Path(path), "-map", "0:v:0", "-fps_mode", "passthrough",
                        "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], what=f"reading {path}")
     frame_bytes = info["width"] * info["height"] * 3
     data = np.frombuffer(proc.stdout, dtype=np.uint8)

@@ -8,6 +8,7 @@ guidance) lie between the profile and the file: `--model wan2.1-i2v-14b-480p` al
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -69,6 +70,44 @@ def model_defaults(model) -> dict[str, Any]:
         return {}
     return {"height": spec.height, "width": spec.width, "num_frames": spec.num_frames,
             "fps": spec.fps, **spec.defaults}
+
+
+def frames_bytes(config: VideoConfig) -> int:
+    """The host memory a run's frames take at once: the clip as float32 from the decoder,
+    as uint8, and after interpolation (the most any stage holds besides the model)."""
+    p = config.processing
+    frames = config.num_frames
+    if p.target_fps is not None:
+        out = math.floor((frames - 1) * p.target_fps / config.fps) + 1
+    else:
+        out = (frames - 1) * p.interpolation_factor + 1
+    pixels = config.height * config.width * 3
+    return frames * pixels * 4 + (frames + out) * pixels
+
+
+def check_host_memory(config: VideoConfig) -> None:
+    """InputError, before any work, when the run's frames alone would not fit in the memory
+    this machine has available (Linux's MemAvailable; not checked elsewhere)."""
+    available = _available_bytes()
+    need = frames_bytes(config)
+    if available is not None and need > available:
+        raise InputError(
+            f"{config.num_frames} frames of {config.width}x{config.height} (interpolated to "
+            f"{config.processing.target_fps or config.fps * config.processing.interpolation_factor:g}"
+            f" fps) need about {need / 2**30:.1f} GiB of memory for their frames alone; this "
+            f"machine has {available / 2**30:.1f} GiB available; accepted: fewer frames, a "
+            "smaller size or a lower output frame rate")
+
+
+def _available_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def check_model_settings(config: VideoConfig) -> None:

@@ -20,7 +20,7 @@ import contextlib
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..memory import StageTracker
 from ..models import Family
@@ -35,6 +35,8 @@ def denoise(pipe, family: Family, image, prompt: str | None, config, *,
     import torch
 
     steps = config.num_inference_steps
+    # A text bar, cleared when done: a notebook widget would be closed too, and a saved
+    # notebook would then hold a widget whose model is gone ("model not found" on reopening).
     bar = tqdm(total=steps, desc="denoising", unit="step", leave=False)
 
     def on_step_end(pipeline, i, t, kwargs):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import VideoConfig, read_config_file, setting_names
-from ..errors import ConfigError, InputError, did_you_mean
+from ..errors import ConfigError, InputError, did_you_mean, require_file
 from ..run.settings import resolve_config
 
 SUBTITLE_MODES = ("off", "on", "burn")  # on: WebVTT + SRT sidecars; burn: also drawn in
@@ -102,6 +102,8 @@ def split_prompt(prompt: str) -> list[str]:
         raise InputError(f"prompt has {len(prompt)} characters; accepted: at most "
                          f"{MAX_TEXT_CHARS}")
     sentences = _split(prompt.strip(), SENTENCE_ENDS)
+    if not sentences:
+        raise InputError(f"prompt {prompt.strip()!r} has no words, only punctuation")
     if len(sentences) > 1:
         return sentences
     clauses = [c.rstrip(CLAUSE_ENDS).strip() for c in _split(sentences[0], CLAUSE_ENDS)]
@@ -122,9 +124,7 @@ def storyboard_from_prompt(prompt: str) -> Storyboard:
 
 def load_storyboard(path: str | Path) -> Storyboard:
     """A storyboard from a YAML or JSON file; relative image/music paths are relative to it."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"storyboard file {str(path)!r} does not exist")
+    path = require_file(path, "storyboard file")
     try:
         data = read_config_file(path)
     except ConfigError as e:
@@ -196,6 +196,9 @@ def storyboard_from_dict(data: Mapping[str, Any], *, base_dir: str | Path = ".",
     if not isinstance(data.get("settings") or {}, Mapping):
         raise InputError("storyboard: settings must be a mapping of setting names to values")
     settings = dict(data.get("settings") or {})
+    if not isinstance(settings.get("profile", ""), str):
+        raise InputError(f"storyboard: settings.profile must be a profile name, got "
+                         f"{settings['profile']!r}")
     base = VideoConfig().replace(**{k: v for k, v in settings.items() if k != "profile"})
     scenes = tuple(_scene(raw, i, base, base_dir, root) for i, raw in enumerate(raw_scenes, 1))
     subtitles = data.get("subtitles", "on")

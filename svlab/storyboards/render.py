@@ -128,8 +128,7 @@ def render_storyboard(
             prefix=f".{out.stem}.", suffix=".parts", dir=out.parent) as work:
         scenes = _render_scenes(board, configs, Path(work), tracker, notify, loader=loader,
                                 text2image=text2image, allow_fallback=allow_fallback)
-        notify({"stage": "composing", "scene": len(scenes), "scenes": len(scenes)})
-        video, concat = _compose(board, config, scenes, Path(work), tracker, pub)
+        video, concat = _compose(board, config, scenes, Path(work), tracker, pub, notify)
         os.replace(video, pub.video)
         frames, fps = read_video(pub.video)
         pub.manifest = _manifest(board, config, scenes, concat, tracker, pub, frames, fps)
@@ -144,23 +143,24 @@ def _render_scenes(board: Storyboard, configs: list[VideoConfig], work: Path,
     n = len(board.scenes)
     keyframes = []
     with tracker.stage("keyframes"):
-        for i, (scene, cfg) in enumerate(zip(board.scenes, configs)):
+        for i, (scene, scene_config) in enumerate(zip(board.scenes, configs)):
             notify({"stage": "keyframe", "scene": i + 1, "scenes": n})
-            keyframes.append(keyframe(scene, cfg, index=i, text2image=text2image))
+            keyframes.append(keyframe(scene, scene_config, index=i, text2image=text2image))
     if text2image is not None:
         text2image.unload()
     rendered = []
-    for i, (scene, cfg, (image, made)) in enumerate(zip(board.scenes, configs, keyframes)):
+    for i, (scene, scene_config, (image, made)) in enumerate(
+            zip(board.scenes, configs, keyframes)):
         def scene_callback(event, i=i):
             notify({**event, "scene": i + 1, "scenes": n})
 
         scene_callback({"stage": "clip"})
-        clip = generate_clip(image, cfg, prompt=scene.text, loader=loader,
+        clip = generate_clip(image, scene_config, prompt=scene.text, loader=loader,
                              callback=scene_callback, tracker=tracker,
                              allow_fallback=allow_fallback)
-        frames, fps = interpolate_frames(clip.frames, cfg, tracker, scene_callback)
+        frames, fps = interpolate_frames(clip.frames, scene_config, tracker, scene_callback)
         frames = fit_duration(frames, fps, scene.duration)
-        path = encode_clip(frames, work / f"scene{i:03d}.mp4", fps, cfg, tracker,
+        path = encode_clip(frames, work / f"scene{i:03d}.mp4", fps, scene_config, tracker,
                            scene_callback)
         duration = len(frames) / fps
         entry = {"scene": i + 1, "text": scene.text, "keyframe": made,
@@ -171,11 +171,14 @@ def _render_scenes(board: Storyboard, configs: list[VideoConfig], work: Path,
 
 
 def _compose(board: Storyboard, config: VideoConfig, scenes: list[RenderedScene], work: Path,
-             tracker: StageTracker, pub: Publication) -> tuple[Path, dict | None]:
+             tracker: StageTracker, pub: Publication,
+             notify: Callback) -> tuple[Path, dict | None]:
     """Join the clips, burn the captions in and lay the music under, as the board says; the
     captions' sidecars go to the publication. Returns the finished video and the concat's
-    report (None for a single scene)."""
+    report (None for a single scene). `notify` hears of each step before it starts."""
     p = config.processing
+    n = len(scenes)
+    notify({"stage": "concat", "scene": n, "scenes": n})
     with tracker.stage("concat"):
         if len(scenes) > 1:
             current = work / "joined.mp4"
@@ -187,10 +190,12 @@ def _compose(board: Storyboard, config: VideoConfig, scenes: list[RenderedScene]
                 zip(board.scenes, caption_times([s.duration for s in scenes], board.crossfade))]
     if board.subtitles == "burn":
         srt = write_subtitles(captions, work / "captions.mp4")["srt"]
+        notify({"stage": "subtitles", "scene": n, "scenes": n})
         with tracker.stage("subtitles"):
             current = burn_subtitles(current, srt, work / "burned.mp4", quality=p.quality,
                                      pixel_format=p.pixel_format)
     if board.music is not None:
+        notify({"stage": "music", "scene": n, "scenes": n})
         with tracker.stage("music"):
             current = add_music(current, board.music, work / "music.mp4", volume=board.volume,
                                 fade_in=board.fade, fade_out=board.fade)

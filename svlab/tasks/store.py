@@ -9,6 +9,11 @@ survives the process being killed (even with SIGKILL). A task's life:
 
 A task that has been interrupted `MAX_ATTEMPTS` times is marked failed instead of being
 re-run forever (a task that kills the server, e.g. by exhausting memory, must not keep doing so).
+
+The store is the single source of truth for task state: workers claim tasks with an atomic
+update, and a cancellation is a flag in the row that every worker reads, so several workers
+(threads or processes) can share one store. Values are stored as strict JSON: NaN and
+Infinity are refused on the way in, and read back as null from rows an older version wrote.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from ..errors import InputError
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
 MAX_ATTEMPTS = 3
 TASK_ID = re.compile(r"[0-9a-f]{32}")
+DONE = '{"stage": "done", "fraction": 1.0}'  # the progress of a task that succeeded
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -58,8 +66,12 @@ class TaskStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connection() as db:
-            db.executescript(_SCHEMA)
+        try:
+            self._connection().executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:  # a corrupt file, or not a database at all
+            self.close()
+            raise InputError(f"{self.path.name} is not a readable svlab task database "
+                             f"({e}); move it away to start with an empty one") from None
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -88,7 +100,7 @@ class TaskStore:
         task_id = uuid.uuid4().hex
         self._connection().execute(
             "INSERT INTO tasks (id, status, request, created) VALUES (?, 'queued', ?, ?)",
-            (task_id, json.dumps(request, ensure_ascii=False), time.time()),
+            (task_id, _dumps(request), time.time()),
         )
         return self.get(task_id)
 
@@ -115,7 +127,7 @@ class TaskStore:
     def set_progress(self, task_id: str, progress: dict[str, Any]) -> None:
         self._connection().execute(
             "UPDATE tasks SET progress = ? WHERE id = ? AND status = 'running'",
-            (json.dumps(progress), task_id),
+            (_dumps(progress), task_id),
         )
 
     def finish(self, task_id: str, status: str, *, error: str | None = None,
@@ -125,9 +137,33 @@ class TaskStore:
             raise ValueError(f"finish() takes one of {FINISHED}, got {status!r}")
         self._connection().execute(
             "UPDATE tasks SET status = ?, error = ?, manifest = ?, finished = ? WHERE id = ?",
-            (status, error, json.dumps(manifest, ensure_ascii=False) if manifest else None,
-             time.time(), task_id),
+            (status, error, _dumps(manifest) if manifest else None, time.time(), task_id),
         )
+
+    def complete(self, task_id: str, manifest: dict[str, Any],
+                 publish: Callable[[], None]) -> bool:
+        """Record a run's success, unless its task was cancelled meanwhile: `publish()` (which
+        puts the result in place) runs inside the same write transaction, after the check.
+        Returns False, changing nothing, when the task was cancelled or is no longer running;
+        a cancelled task therefore never ends as succeeded."""
+        db = self._connection()
+        text = _dumps(manifest)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT status, cancel_requested FROM tasks WHERE id = ?",
+                             (task_id,)).fetchone()
+            if row is None or row["status"] != "running" or row["cancel_requested"]:
+                db.execute("ROLLBACK")
+                return False
+            publish()
+            db.execute("UPDATE tasks SET status = 'succeeded', error = NULL, manifest = ?, "
+                       "progress = ?, finished = ? WHERE id = ?",
+                       (text, DONE, time.time(), task_id))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
 
     def requeue(self, task_id: str) -> None:
         """Put a running task back in the queue (its run was interrupted, not finished)."""
@@ -192,6 +228,26 @@ class TaskStore:
 
     # -- reads --------------------------------------------------------------------------
 
+    def cancel_requested(self, task_id: str) -> bool:
+        row = self._connection().execute("SELECT cancel_requested FROM tasks WHERE id = ?",
+                                          (task_id,)).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    def uploads_in_use(self, *, finished_after: float) -> set[str]:
+        """Upload paths named by tasks that are queued, running, or finished after the time."""
+        rows = self._connection().execute(
+            "SELECT json_extract(request, '$.image') AS image FROM tasks WHERE "
+            "json_extract(request, '$.image') IS NOT NULL AND "
+            "(status IN ('queued', 'running') OR finished >= ?)", (finished_after,)).fetchall()
+        return {row["image"] for row in rows}
+
+    def uploads_named(self) -> set[str]:
+        """Upload paths named by any task."""
+        rows = self._connection().execute(
+            "SELECT json_extract(request, '$.image') AS image FROM tasks WHERE "
+            "json_extract(request, '$.image') IS NOT NULL").fetchall()
+        return {row["image"] for row in rows}
+
     def get(self, task_id: str) -> dict[str, Any] | None:
         row = self._connection().execute("SELECT * FROM tasks WHERE id = ?",
                                           (task_id,)).fetchone()
@@ -223,14 +279,25 @@ class TaskStore:
         return db.execute("SELECT COUNT(*) FROM tasks WHERE status = 'queued' AND seq < ?",
                           (row["seq"],)).fetchone()[0]
 
+
+def _dumps(value: Any) -> str:
+    """Strict JSON: a NaN or an infinity raises ValueError instead of being stored."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _loads(text: str | None) -> Any:
+    """JSON as stored; the NaN/Infinity an older version may have written read as null."""
+    return json.loads(text, parse_constant=lambda _: None) if text else None
+
+
 def _task(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "status": row["status"],
-        "request": json.loads(row["request"]),
-        "progress": json.loads(row["progress"]) if row["progress"] else None,
+        "request": _loads(row["request"]),
+        "progress": _loads(row["progress"]),
         "error": row["error"],
-        "manifest": json.loads(row["manifest"]) if row["manifest"] else None,
+        "manifest": _loads(row["manifest"]),
         "attempts": row["attempts"],
         "cancel_requested": bool(row["cancel_requested"]),
         "created": row["created"],

@@ -1,113 +1,77 @@
-"""The worker: one thread that takes queued tasks from the store and runs them, one at a time.
+"""The worker: a thread that takes queued tasks from the store and has a runner process run
+them, one at a time, and that never waits on a run without a bound.
 
-One at a time because one model occupies the accelerator (or the CPU) at once; the model is
-loaded once and kept by the service between tasks. Progress and cancellation ride on the
-service's callback: each event is written to the store, and the callback raises `Cancelled`
-(DELETE) or `Interrupted` (server stopping) to end a run early. Outputs are written atomically
-by the service, so an ended run leaves no partial file; an interrupted task goes back to the
-queue and runs again.
+One task at a time per worker because one model occupies the accelerator (or the CPU); the
+model stays loaded in the runner (runner.py) between tasks. For each task the worker:
 
-Data folder layout: tasks.db, videos/<id>.mp4 (+ .json manifest, .vtt/.srt captions),
-uploads/ (images sent with a task), inputs/ (images a storyboard may name).
+- sends the job, and writes the runner's progress events to the store (throttled);
+- watches for a cancellation (DELETE: an event in this process, and the store's flag, which
+  any process may set), the task's time limit, and the server stopping;
+- asks the runner to stop at its next callback, and kills it after `grace` seconds if it has
+  not (a long encode has no callback); a fresh runner is started for the next task;
+- records the end in the store: succeeded only through `TaskStore.complete`, which puts the
+  result folder in place and checks the cancel flag in one transaction, so a cancelled task
+  never ends as succeeded. When the disk is full and the end cannot be recorded, the result
+  is dropped to free space and the failure is recorded as soon as it can be.
+
+The store is the only shared state, so several workers (threads here, or processes) can run
+tasks at once over one store; each claims tasks atomically.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
 import threading
 import time
+from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import VideoConfig
-from ..errors import InputError, SvlabError
-from ..run.settings import resolve_config
-from ..service import generate
-from ..storyboards import render_storyboard, storyboard_from_dict
+from .faults import STORAGE_FULL, is_storage_full, one_line, redact
+from .layout import DataFolder
+from .runner import Job, Outcome, Progress, Ready, Shutdown, Stop, start_runner
 from .store import TaskStore
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress writes within one stage
-
-
-class Cancelled(Exception):
-    """Raised inside a run when its task was cancelled."""
-
-
-class Interrupted(Exception):
-    """Raised inside a run when the server is stopping; the task is queued again."""
-
-
-def videos_dir(data: Path) -> Path:
-    return data / "videos"
-
-
-def uploads_dir(data: Path) -> Path:
-    return data / "uploads"
-
-
-def inputs_dir(data: Path) -> Path:
-    return data / "inputs"
-
-
-def video_path(data: Path, task_id: str) -> Path:
-    return videos_dir(data) / f"{task_id}.mp4"
-
-
-def task_config(request: dict[str, Any], base: VideoConfig) -> VideoConfig:
-    """The settings a task runs with: the server's config (or the named profile), then the
-    storyboard's own settings, then the request's settings. Raises ConfigError."""
-    settings = dict((request.get("storyboard") or {}).get("settings") or {})
-    settings.update(request.get("settings") or {})
-    profile = settings.pop("profile", None) or request.get("profile")
-    return resolve_config(profile if profile is not None else base, settings)
-
-
-def run_task(request: dict[str, Any], data: Path, out: Path, base: VideoConfig,
-             callback) -> dict[str, Any]:
-    """Run one task's request; returns the manifest of the written video. Every request
-    gets a video: a model that cannot run is answered by the fallback engine."""
-    config = task_config(request, base)
-    if request.get("storyboard") is not None:
-        board = storyboard_from_dict(request["storyboard"], base_dir=inputs_dir(data),
-                                     root=inputs_dir(data))
-        return render_storyboard(board, config, out, callback=callback,
-                                 allow_fallback=True).manifest
-    image = data / request["image"] if request.get("image") else None
-    if image is not None and not image.is_file():
-        raise InputError(f"the uploaded image {request['image']} is gone from the data folder")
-    return generate(image=image, prompt=request.get("prompt"), config=config, out=out,
-                    callback=callback, allow_fallback=True).manifest
+TICK = 0.1  # seconds between looks at cancellation, time limit and the runner
+FLAG_INTERVAL = 0.5  # seconds between reads of the store's cancel flag
+GRACE_SECONDS = 2.0  # how long a run may take to stop at a callback before it is killed
+RESTART_SECONDS = 10.0  # between attempts to start a runner that failed to start
+EXIT_SECONDS = 20.0  # how long an idle runner may take to unload its model and exit
+RETRY_SECONDS = 2.0  # between attempts to record an end while the disk is full
+CANCELLED = "cancelled by a DELETE request"
+NO_MESSAGE = object()  # what _receive returns when the runner is alive but said nothing
 
 
 class Worker:
-    """Runs queued tasks in a background thread until `stop()`."""
+    """Runs queued tasks in a background thread, through a runner process, until `stop()`."""
 
-    def __init__(self, store: TaskStore, data: str | Path, base_config: VideoConfig, *,
-                 poll_seconds: float = 1.0):
-        self.store = store
-        self.data = Path(data)
-        self.base_config = base_config
-        self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._cancel = threading.Event()
-        self._current: str | None = None
+    def __init__(self, store: TaskStore, data: DataFolder, base_config: VideoConfig, *,
+                 task_timeout: float, preload: bool = True, name: str = "worker-1",
+                 grace: float = GRACE_SECONDS, poll_seconds: float = 1.0):
+        self.store, self.data, self.base_config = store, data, base_config
+        self.task_timeout, self.preload, self.name = task_timeout, preload, name
+        self.grace, self.poll_seconds = grace, poll_seconds
+        self.state = "stopped"
+        self.current: str | None = None
+        self.model: str | None = None  # what the runner loaded (None: the fallback engine)
+        self._wake, self._stop, self._cancel = (threading.Event() for _ in range(3))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        videos_dir(self.data).mkdir(parents=True, exist_ok=True)
+        self._runner = self._conn = None
 
     # -- control, from other threads ----------------------------------------------------
 
     def start(self) -> None:
-        """Recover what a previous server left behind, then start the thread."""
-        remove_partial_files(videos_dir(self.data))
-        recovered = self.store.recover_interrupted()
-        if any(recovered.values()):
-            log.warning("interrupted tasks from the last run: %s", recovered)
-        self._thread = threading.Thread(target=self._loop, name="svlab-worker", daemon=True)
+        self.state = "starting"
+        self._thread = threading.Thread(target=self._loop, name=f"svlab-{self.name}",
+                                        daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
@@ -115,91 +79,251 @@ class Worker:
         self._wake.set()
 
     def cancel(self, task_id: str) -> None:
-        """Stop the run of `task_id` at its next progress event, if it is the one running."""
+        """Stop the run of `task_id` now, if it is this worker's (the store's flag, which
+        DELETE sets first, reaches every worker within FLAG_INTERVAL anyway)."""
         with self._lock:
-            if self._current == task_id:
+            if self.current == task_id:
                 self._cancel.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the current run's next progress event (that task is queued again)."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop: a running task goes back to the queue, the runner exits."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
-    @property
-    def busy(self) -> bool:
-        return self._current is not None
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "task": self.current,
+                "model": self.model}
 
     # -- the thread ---------------------------------------------------------------------
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ran = self.run_once()
-            except Exception:  # the store itself failed: log, wait, try again
-                log.exception("worker loop error")
-                ran = False
-            if not ran:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
-        self.store.close()
+        try:
+            while not self._stop.is_set():
+                try:
+                    ran = self._runner_ready() and self.run_once()
+                except Exception:  # the store itself failed: log, wait, try again
+                    log.exception("%s: loop error", self.name)
+                    ran = False
+                if not ran:
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+        finally:
+            self._shutdown_runner()
+            self.state = "stopped"
+            self.store.close()
+
+    def _runner_ready(self) -> bool:
+        """Start a runner if there is none alive; True once it has said Ready."""
+        if self._runner is not None and self._runner.is_alive():
+            return True
+        self._discard_runner()
+        self.state = "starting"
+        self._runner, self._conn = start_runner(self.data, self.base_config,
+                                                preload=self.preload,
+                                                log_level=logging.getLogger().level)
+        deadline = time.monotonic() + max(120.0, self.task_timeout)
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if wait([self._conn, self._runner.sentinel], TICK):
+                message = self._receive()
+                if isinstance(message, Ready):
+                    self.model = message.model
+                    log.info("%s: runner %d ready (model: %s)", self.name, self._runner.pid,
+                             message.model or "fallback engine")
+                    self.state = "idle"
+                    return True
+                if message is None:
+                    break
+        if not self._stop.is_set():
+            log.error("%s: the runner did not start (exit code %s); trying again in %g s",
+                      self.name, self._runner.exitcode, RESTART_SECONDS)
+        self._discard_runner()
+        self._stop.wait(RESTART_SECONDS)
+        return False
 
     def run_once(self) -> bool:
         """Run the oldest queued task to its end; False when there was none."""
         task = self.store.claim_next()
         if task is None:
             return False
+        self.data.keep_reserve()
         task_id = task["id"]
         with self._lock:
-            self._current = task_id
+            self.current, self.state = task_id, "running"
             self._cancel.clear()
-        out = video_path(self.data, task_id)
-        started = time.perf_counter()
+        staging = None
         try:
             if task["cancel_requested"]:
-                raise Cancelled()
-            manifest = run_task(task["request"], self.data, out, self.base_config,
-                                self._callback(task_id))
-        except Cancelled:
-            self.store.finish(task_id, "cancelled", error="cancelled by a DELETE request")
-        except Interrupted:
-            self.store.requeue(task_id)
-        except SvlabError as e:
-            self.store.finish(task_id, "failed", error=str(e))
-        except Exception as e:
-            log.exception("task %s failed", task_id)
-            self.store.finish(task_id, "failed", error=f"internal error: "
-                              f"{type(e).__name__}: {e}")
-        else:
-            self.store.set_progress(task_id, {"stage": "done", "fraction": 1.0})
-            self.store.finish(task_id, "succeeded", manifest=manifest)
-            log.info("task %s done in %.1f s", task_id, time.perf_counter() - started)
+                reason, outcome = "cancel", None
+            else:
+                staging = self.data.new_staging(task_id)
+                reason, outcome = self._supervise(task, staging / f"{task_id}.mp4")
+            self._record_end(task_id, reason, outcome, staging)
+        except Exception as e:  # the store or the data folder failed, not the task
+            log.exception("%s: task %s could not be run", self.name, task_id)
+            error = STORAGE_FULL if is_storage_full(e) else \
+                f"internal error: {type(e).__name__}: {redact(str(e), self.data.root)}"
+            self._record(lambda: self.store.finish(task_id, "failed", error=one_line(error)))
         finally:
+            _remove(staging)
             with self._lock:
-                self._current = None
+                self.current = None
+                self.state = "idle" if self._runner is not None else "starting"
         return True
 
-    def _callback(self, task_id: str):
-        last = {"time": 0.0, "key": None}
-
-        def callback(event: dict[str, Any]) -> None:
-            if self._cancel.is_set():
-                raise Cancelled()
-            if self._stop.is_set():
-                raise Interrupted()
-            key = (event.get("scene"), event.get("stage"))
+    def _supervise(self, task: dict[str, Any], out: Path) -> tuple[str | None, Outcome | None]:
+        """Run `task` in the runner until it ends or is stopped. Returns why it was stopped
+        ("cancel", "timeout", "requeue" when the server stops, or None) and the runner's
+        outcome (None when the runner died or was killed)."""
+        task_id = task["id"]
+        if not self._send(Job(task_id, task["request"], out)):
+            self._discard_runner()
+            return "requeue", None  # the runner was gone before the task started
+        started = time.monotonic()
+        reason, asked, flag_read = None, 0.0, started
+        throttle: dict[str, Any] = {"time": 0.0, "key": None}
+        while True:
+            if wait([self._conn, self._runner.sentinel], TICK):
+                message = self._receive()
+                if isinstance(message, Outcome):
+                    return reason, message
+                if message is None:  # the runner died
+                    log.error("%s: runner died during task %s (exit code %s)", self.name,
+                              task_id, self._runner.exitcode)
+                    self._discard_runner()
+                    return reason, None
+                if isinstance(message, Progress) and reason is None:
+                    self._progress(task_id, message.event, throttle)
             now = time.monotonic()
-            if key == last["key"] and now - last["time"] < PROGRESS_INTERVAL:
+            if reason is None:
+                if self._cancel.is_set() or (now - flag_read > FLAG_INTERVAL and
+                                             self.store.cancel_requested(task_id)):
+                    reason = "cancel"
+                elif self._stop.is_set():
+                    reason = "requeue"
+                elif now - started > self.task_timeout:
+                    reason = "timeout"
+                flag_read = now if now - flag_read > FLAG_INTERVAL else flag_read
+                if reason is not None:
+                    log.info("%s: stopping task %s (%s)", self.name, task_id, reason)
+                    self._send(Stop(task_id))
+                    asked = now
+            elif now - asked > self.grace:
+                log.warning("%s: task %s did not stop within %.1f s; killing its runner",
+                            self.name, task_id, self.grace)
+                self._discard_runner()
+                return reason, None
+
+    def _record_end(self, task_id: str, reason: str | None, outcome: Outcome | None,
+                    staging: Path | None) -> None:
+        """Record how the run ended; what it wrote is removed first, unless it succeeded."""
+        if reason is None and outcome is not None and outcome.status == "succeeded":
+            self._complete(task_id, outcome.manifest, staging)
+            return
+        _remove(staging)
+        if reason == "requeue":
+            self._record(lambda: self.store.requeue(task_id))
+        elif reason == "cancel":
+            self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
+        elif reason == "timeout":
+            self._record(lambda: self.store.finish(
+                task_id, "failed", error=f"stopped: ran past this server's time limit of "
+                f"{self.task_timeout:g} s per task (svlab serve --task-timeout)"))
+        elif outcome is None:
+            self._record(lambda: self.store.finish(
+                task_id, "failed", error="the process running the task ended unexpectedly "
+                "(out of memory?); see the server log"))
+        else:
+            self._record(lambda: self.store.finish(task_id, "failed", error=outcome.error))
+
+    def _complete(self, task_id: str, manifest: dict[str, Any], staging: Path) -> None:
+        """Publish and record a success; a cancellation that came first wins."""
+        try:
+            done = self.store.complete(task_id, manifest,
+                                       lambda: self.data.publish(staging, task_id))
+        except Exception as e:
+            _remove(staging)
+            self.data.unpublish(task_id)  # an unrecorded result is no result; frees space
+            if not is_storage_full(e):
+                raise
+            log.error("%s: cannot record task %s: %s", self.name, task_id, e)
+            error = f"{STORAGE_FULL}; the result could not be recorded"
+            self._record(lambda: self.store.finish(task_id, "failed", error=error))
+            return
+        if not done:
+            _remove(staging)
+            self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
+
+    def _record(self, write: Callable[[], None]) -> None:
+        """Write to the store. While its disk is full: release the data folder's space
+        reserve and try again at once, then every RETRY_SECONDS until stopped (a task left
+        running is then recovered at the next start)."""
+        while True:
+            try:
+                write()
                 return
-            last.update(time=now, key=key)
-            self.store.set_progress(task_id, {**_plain(event), "fraction": _fraction(event)})
+            except Exception as e:
+                if not is_storage_full(e):
+                    raise
+                if not self.data.release_reserve():
+                    log.error("%s: cannot write to the store (%s); retrying", self.name, e)
+                    if self._stop.wait(RETRY_SECONDS):
+                        raise
 
-        return callback
+    def _progress(self, task_id: str, event: dict[str, Any], throttle: dict[str, Any]) -> None:
+        key = (event.get("scene"), event.get("stage"))
+        now = time.monotonic()
+        if key == throttle["key"] and now - throttle["time"] < PROGRESS_INTERVAL:
+            return
+        throttle.update(time=now, key=key)
+        try:
+            self.store.set_progress(task_id, {**event, "fraction": _fraction(event)})
+        except Exception as e:  # progress is a courtesy; the disk may be full
+            log.warning("%s: progress of %s not recorded: %s", self.name, task_id, e)
+
+    # -- the runner process ---------------------------------------------------------------
+
+    def _receive(self) -> Any:
+        """The runner's next message; None when it has died or its pipe broke, NO_MESSAGE
+        when it is alive and has nothing to say."""
+        try:
+            if self._conn.poll():
+                return self._conn.recv()
+        except (EOFError, OSError):
+            return None
+        return NO_MESSAGE if self._runner.is_alive() else None
+
+    def _send(self, message: Any) -> bool:
+        """Send to the runner; False when it is gone."""
+        try:
+            self._conn.send(message)
+            return True
+        except OSError:
+            return False
+
+    def _discard_runner(self) -> None:
+        """Kill the runner's process group (the runner and its ffmpeg) if it is alive."""
+        if self._runner is None:
+            return
+        if self._runner.is_alive():
+            try:
+                os.killpg(self._runner.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):  # not yet its own group leader
+                self._runner.kill()
+        self._runner.join(10)
+        self._conn.close()
+        self._runner = self._conn = None
+
+    def _shutdown_runner(self) -> None:
+        if self._runner is not None and self._runner.is_alive() and self._send(Shutdown()):
+            self._runner.join(EXIT_SECONDS)
+        self._discard_runner()
 
 
-def _plain(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in event.items() if isinstance(v, (str, int, float, bool, type(None)))}
+def _remove(staging: Path | None) -> None:
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fraction(event: dict[str, Any]) -> float | None:
@@ -213,15 +337,3 @@ def _fraction(event: dict[str, Any]) -> float | None:
     if scenes and scene:
         return round(min(1.0, ((scene - 1) + inner) / scenes), 4)
     return round(min(1.0, inner), 4) if steps else None
-
-
-def remove_partial_files(folder: Path) -> None:
-    """Delete the hidden temporary files and folders of runs that were killed mid-write."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.name.startswith("."):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)

@@ -117,3 +117,15 @@ def test_real_command_exit_status(photo_file, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["manifest"]["engine"] == "fallback"
+
+
+def test_frames_that_cannot_fit_in_memory_are_refused_before_any_work(capsys, photo_file,
+                                                                      tmp_path):
+    out = tmp_path / "x.mp4"
+    argv = ["generate", "--image", str(photo_file), "--model", "fallback", "--frames", "1024",
+            "--width", "4096", "--height", "4096", "--interpolation", "blend",
+            "--interpolation-factor", "16", "--out", str(out)]
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert "GiB of memory for their frames alone" in err and len(err.splitlines()) == 1
+    assert not out.exists()

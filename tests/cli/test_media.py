@@ -97,7 +97,9 @@ def test_concat_and_probe(capsys, tmp_path):
     (["concat", "{tmp}/a.mp4", "{tmp}/missing.mp4", "--out", "{tmp}/o.mp4"], "does not exist"),
     (["concat", "{tmp}/a.mp4", "{tmp}/a.mp4", "--crossfade", "9", "--out", "{tmp}/o.mp4"],
      "does not fit"),
-    (["placeholder", "hi", "--width", "0", "--out", "{tmp}/o.png"], "positive integer"),
+    (["placeholder", "hi", "--width", "0", "--out", "{tmp}/o.png"], "integer from 1 to 8192"),
+    (["placeholder", "hi", "--font-size", "100000", "--out", "{tmp}/o.png"], "font_size"),
+    (["probe", "{tmp}/a.mp4\nsecond line"], "does not exist"),
     (["placeholder", "hi", "--color", "purplish", "--out", "{tmp}/o.png"], "not a colour"),
     (["placeholder", "hi", "--out", "{tmp}/o.txt"], "must be an image file"),
 ])
@@ -132,3 +134,22 @@ def test_real_command(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.startswith("svlab probe: error:")
     assert done.stderr.count("\n") == 1
+
+
+def test_sigterm_during_an_encode_leaves_nothing_behind(tmp_path):
+    """A long encode stopped by SIGTERM: exit 143, no video, no hidden partial file."""
+    import signal
+    import time
+
+    svlab = Path(sys.executable).with_name("svlab")
+    proc = subprocess.Popen([str(svlab), "fallback", "--text", "long", "--profile", "standard",
+                             "--frames", "400", "--out", str(tmp_path / "long.mp4")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".part.mp4") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated" in err, err
+    assert list(tmp_path.iterdir()) == []

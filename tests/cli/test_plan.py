@@ -47,6 +47,10 @@ def test_plan_with_vram_recommends_and_explains(capsys):
     (["--model", "svd-xt", "--vram", "1GiB"], "smallest predicted peak"),
     (["--model", "nope"], "unknown model 'nope'"),
     (["--offload", "gpu"], "unknown offload 'gpu'"),
+    (["--height", "100000"], "height=100000 is out of range; accepted: from 8 to 4096"),
+    (["--frames", "100000"], "num_frames=100000 is out of range; accepted: from 1 to 1024"),
+    (["--max-guidance", "inf"], "max_guidance_scale must be a finite number, got inf"),
+    (["--vram", "8GiB", "--headroom", "nan"], "headroom=nan is out of range"),
 ])
 def test_user_errors_exit_2_with_one_line(argv, message, capsys):
     assert main(["plan", *argv]) == 2

@@ -56,7 +56,7 @@ def test_failed_notebook_exits_1_and_still_writes_its_report(folder, capsys):
     assert rc == 1
     assert "failed" in captured.out and "out/index.html" in captured.out
     assert "AssertionError: size too large" in captured.err
-    assert "size too large" in (folder / "out" / "sizes" / "sizes.html").read_text()
+    assert "size too large" in (folder / "out" / "sizes--size=5000" / "sizes.html").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -76,6 +76,15 @@ def test_user_errors_exit_2_with_one_line(folder, capsys, argv, message):
     assert not (folder / "out").exists()
 
 
+def test_out_on_a_file_is_refused_before_anything_runs(folder, capsys):
+    (folder / "taken.txt").write_text("keep me")
+    rc = main(["report", "notebooks/sizes.ipynb", "--out", "taken.txt"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == ("svlab report: error: --out 'taken.txt' is a file; accepted: a "
+                               "folder (new or existing) for the reports\n")
+    assert (folder / "taken.txt").read_text() == "keep me"
+
+
 def test_default_runs_every_notebook_under_notebooks(folder, capsys):
     make_notebook(folder / "notebooks" / "other.ipynb", "x = 1", "x")
     assert main(["report", "--out", "out"]) == 0
@@ -88,3 +97,13 @@ def test_help(capsys):
         main(["report", "--help"])
     assert exit_.value.code == 0
     assert "-p NAME VALUE" in capsys.readouterr().out
+
+
+def test_runs_with_other_parameters_sit_side_by_side(folder, capsys):
+    assert main(["report", "notebooks/sizes.ipynb", "--out", "out"]) == 0
+    assert main(["report", "notebooks/sizes.ipynb", "-p", "size", "32", "--out", "out"]) == 0
+    out = capsys.readouterr().out
+    assert "out/sizes--size=32/sizes.html" in out
+    entries = json.loads((folder / "out" / "index.json").read_text())["runs"]
+    assert [(e["name"], e["given"]) for e in entries] == [("sizes", {}),
+                                                          ("sizes--size=32", {"size": 32})]

@@ -85,7 +85,20 @@ def test_bad_storyboards(capsys, tmp_path, content, message):
 
 def test_missing_storyboard_and_bad_flag(capsys, tmp_path):
     code, _, err = run(capsys, "story", tmp_path / "none.yaml", "--out", tmp_path / "x.mp4")
-    assert code == 2 and "does not exist" in err
+    assert code == 2 and "storyboard file not found" in err
     code, _, err = run(capsys, "story", tmp_path / "none.yaml", "--out", tmp_path / "x.mp4",
                        "--music", tmp_path / "none.wav")
     assert code == 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ("settings: [1]\nscenes: [a]\n", "settings must be a mapping"),
+    ("scenes:\n  - {text: a, image: \"x\\0y.png\"}\n", "must be a file path"),
+    ("scenes: [a]\nsettings: {noise_aug_strength: .nan}\n", "must be a finite number"),
+])
+def test_hostile_storyboards_are_one_line_errors(capsys, tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, out, err = run(capsys, "story", path, "--out", tmp_path / "x.mp4", *FAST)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]

@@ -132,10 +132,25 @@ def test_failed_reencode_leaves_the_old_output_alone(tmp_path, monkeypatch):
     out.write_bytes(b"previous")
 
     def broken(args, what="ffmpeg"):
-        run_ffmpeg([*args[:-3], "-c:v", "no_such_encoder", *args[-3:]], what=what)
+        run_ffmpeg([*args[:-4], "-c:v", "no_such_encoder", *args[-4:]], what=what)
 
     monkeypatch.setattr(concat_module, "run_ffmpeg", broken)
     with pytest.raises(FFmpegError, match="no_such_encoder"):
         concat_videos([a, b], out)
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "out.mp4"]
+
+
+@pytest.mark.parametrize("crossfade", [0.0, 0.25])
+def test_any_file_name_is_safe(tmp_path, monkeypatch, crossfade):
+    """Quotes, a newline, a leading "-" and a "proto:" prefix are names, never syntax."""
+    monkeypatch.chdir(tmp_path)
+    names = ["it's.mp4", "two\nlines.mp4", "-starts-with-dash.mp4", "file:colon.mp4"]
+    clips = [clip(tmp_path / name, shade=40 * i) for i, name in enumerate(names)]
+    from pathlib import Path
+
+    result = concat_videos([Path(n) for n in names], Path("-out.mp4"), crossfade=crossfade)
+    assert result["method"] == ("copy" if crossfade == 0 else "reencode")
+    assert probe(tmp_path / "-out.mp4")["frames"] == result["frames"] > 12
+    if crossfade == 0:
+        assert checksums(tmp_path / "-out.mp4") == [c for p in clips for c in checksums(p)]

@@ -60,3 +60,19 @@ def test_run_ffmpeg_reports_the_end_of_stderr():
     with pytest.raises(FFmpegError) as err:
         run_ffmpeg(["-f", "lavfi", "-i", "nosuchfilter", "-f", "null", "-"], what="a test job")
     assert "a test job failed" in str(err.value) and "nosuchfilter" in str(err.value)
+
+
+@pytest.mark.parametrize("keep", [1000, -100])
+def test_a_truncated_video_is_unreadable_not_short(tmp_path, keep):
+    """A download cut short must not pass for a video of fewer frames."""
+    import numpy as np
+
+    from svlab.processor import write_video
+
+    whole = write_video(np.full((10, 64, 64, 3), 50, np.uint8), tmp_path / "whole.mp4", 6)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:keep])
+    with pytest.raises(InputError, match="is unreadable: .*truncated or damaged"):
+        probe(cut)
+    assert probe(whole)["frames"] == 10

@@ -110,8 +110,11 @@ def test_colours():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(width=0), "width must be a positive integer"),
-    (dict(height=2.5), "height must be a positive integer"),
+    (dict(width=0), "width must be an integer from 1 to 8192"),
+    (dict(height=2.5), "height must be an integer from 1 to 8192"),
+    (dict(width=100000, height=100000), "width must be an integer from 1 to 8192"),
+    (dict(font_size=100000), r"font_size must be an integer from 1 to the card's height"),
+    (dict(text="x" * 5001), "at most 5000"),
     (dict(color="nope"), "not a colour"),
     (dict(font_size=0), "font_size"),
     (dict(text=None), "text must be a string"),
@@ -126,3 +129,25 @@ def test_bad_arguments(kwargs, words):
 def test_empty_text_gives_a_plain_card():
     card = np.asarray(placeholder_image("  ", 32, 16, color=(1, 2, 3)))
     assert (card == (1, 2, 3)).all()
+
+
+class CountingFont:
+    """A font that counts the characters it is asked to measure."""
+
+    def __init__(self, font):
+        self.font, self.measured = font, 0
+
+    def getlength(self, text):
+        self.measured += len(text)
+        return self.font.getlength(text)
+
+
+@pytest.mark.parametrize("piece", ["森林", "a", "word "])
+def test_wrapping_measures_each_character_a_bounded_number_of_times(piece):
+    """Linear in the text: a 2000-character prompt once took a minute to draw."""
+    text = piece * (2000 // len(piece))
+    font = CountingFont(load_font(20))
+    lines = wrap_text(text, font, 300)
+    assert font.measured <= 3 * len(text)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(font.font.getlength(line) <= 300 for line in lines if len(line) > 1)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import pytest
+
+from svlab.errors import InputError
 from svlab.tasks.store import MAX_ATTEMPTS, TaskStore, valid_task_id
 
 
@@ -108,3 +111,69 @@ def test_valid_task_id():
     for bad in ("../../etc/passwd", "0123456789ABCDEF0123456789ABCDEF", "abc", "",
                 "0123456789abcdef0123456789abcdef/"):
         assert not valid_task_id(bad)
+
+
+def test_complete_publishes_unless_cancelled(tmp_path):
+    store = TaskStore(tmp_path / "t.db")
+    a, b = (store.create({"n": i})["id"] for i in range(2))
+    store.claim_next()
+    store.claim_next()
+    published = []
+    assert store.complete(a, {"engine": "fallback"}, lambda: published.append(a))
+    done = store.get(a)
+    assert done["status"] == "succeeded" and done["progress"] == {"stage": "done",
+                                                                  "fraction": 1.0}
+    store.request_cancel(b)  # DELETE arrives while the run is finishing
+    assert not store.complete(b, {"engine": "fallback"}, lambda: published.append(b))
+    assert published == [a] and store.get(b)["status"] == "running"
+    assert not store.complete(a, {}, lambda: published.append("again"))  # not running now
+
+
+def test_complete_rolls_back_when_publishing_fails(tmp_path):
+    store = TaskStore(tmp_path / "t.db")
+    task = store.create({})
+    store.claim_next()
+
+    def publish():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        store.complete(task["id"], {"x": 1}, publish)
+    assert store.get(task["id"])["status"] == "running"  # a failure can still be recorded
+
+
+def test_non_finite_numbers_are_never_stored(tmp_path):
+    store = TaskStore(tmp_path / "t.db")
+    with pytest.raises(ValueError):
+        store.create({"settings": {"noise_aug_strength": float("nan")}})
+    assert store.counts()["queued"] == 0
+    # A row an older version wrote with a bare NaN reads back as valid JSON (null).
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.execute("INSERT INTO tasks (id, status, request, created) VALUES (?, 'queued', ?, 0)",
+               ("a" * 32, '{"settings": {"noise_aug_strength": NaN}}'))
+    db.commit()
+    assert store.get("a" * 32)["request"] == {"settings": {"noise_aug_strength": None}}
+
+
+def test_a_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "tasks.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(InputError, match="tasks.db is not a readable svlab task database"):
+        TaskStore(path)
+
+
+def test_uploads_named_and_in_use(tmp_path):
+    store = TaskStore(tmp_path / "t.db")
+    old = store.create({"prompt": "x", "image": "uploads/old.png"})["id"]
+    recent = store.create({"prompt": "x", "image": "uploads/recent.png"})["id"]
+    store.create({"prompt": "x", "image": "uploads/queued.png"})
+    store.create({"prompt": "no image"})
+    store.finish(old, "succeeded")
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.execute("UPDATE tasks SET finished = 100 WHERE id = ?", (old,))
+    db.commit()
+    store.finish(recent, "failed", error="x")
+    assert store.uploads_named() == {"uploads/old.png", "uploads/recent.png",
+                                     "uploads/queued.png"}
+    assert store.uploads_in_use(finished_after=1000) == {"uploads/recent.png",
+                                                         "uploads/queued.png"}
