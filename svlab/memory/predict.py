@@ -16,8 +16,13 @@ tiling runs diffusers' own tiled encoder and decoder on the meta tensors.
 
 Memory-wise the kernels traced match CUDA's: attention runs as a flash kernel (output and
 log-sum-exp, no L x L matrix). Not counted on CUDA: kernel workspaces (cuDNN, cuBLAS), the CUDA
-context and the caching allocator's reserve, which is why a budget keeps some headroom; nor,
-for a CPU run, oneDNN's scratch (small against the tensors: see benchmarks/memory_accuracy.py).
+context and the caching allocator's reserve, which is why a budget keeps some headroom. A CPU
+run's kernel scratch is counted (`svlab.memory.tracing.cpu_kernel_scratch`: the column matrix
+of PyTorch's native 3D convolutions, 27x the input for the video VAEs' small 3x3x3 kernels).
+
+Speed: repeated stacks of identical blocks are traced three deep (`Family.trace`), and a
+video VAE's per-chunk calls are replayed once steady (`svlab.memory.replay`), both exact;
+a model's meta build and its stage traces are kept for the next plan in the process.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ..errors import ConfigError, unknown_choice
 from ..models import Family, ModelSpec, build_modules, family_of, get_spec
 from ..models.build import quiet_libraries
 from ..records import TraceStep
+from .replay import replaying
 from .tracing import tracing
 
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
@@ -189,9 +195,13 @@ def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
     kept and reused for other settings it does not depend on)."""
     steps = []
     for stage in meta.family.stages:
-        key = meta.family.trace_key(stage, s)
+        key = (s.device, *meta.family.trace_key(stage, s))  # a CPU run counts kernel scratch
         if key not in meta.traces:
-            with quiet_libraries(), tracing(meta.modules.values()) as live:
+            repeated = [meta.modules[c].get_submodule(path) for c, path in
+                        (name.split(".", 1) for name in meta.family.repeated)
+                        if c in meta.modules]
+            with quiet_libraries(), tracing(meta.modules.values(), s.device) as live, \
+                    replaying(repeated, live):
                 meta.traces[key] = meta.family.trace(stage, meta.modules, meta.dtype, s, live)
         steps += meta.traces[key]
     return steps

@@ -77,6 +77,9 @@ class Family(abc.ABC):
     stages: tuple[str, ...] = ()  # the stages `trace` predicts, in order
     options: frozenset[str] = frozenset()  # memory options it takes (svlab.config.MEMORY_OPTIONS)
     xformers: bool = True  # whether the pipeline's attention can run on xFormers
+    # submodules ("vae.decoder") called once per chunk of frames, whose steady calls the
+    # memory planner replays instead of tracing again (svlab.memory.tracing.replaying)
+    repeated: tuple[str, ...] = ()
     specs: tuple[ModelSpec, ...] = ()
 
     @abc.abstractmethod

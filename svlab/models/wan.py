@@ -95,6 +95,7 @@ class Wan(TextVideoFamily):
     default_guidance = 5.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
     specs = SPECS
+    repeated = ("vae.encoder", "vae.decoder")  # once per chunk of frames, with caches
 
     def build_module(self, component: str, config: dict[str, Any]):
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
