@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from typing import Any
 
 from ..config import MAX_GUIDANCE, MEMORY_OPTIONS, OFFLOAD, check_plan_settings
 from ..errors import ConfigError, unknown_choice
-from ..models import Family, ModelSpec, build_modules, family_of, get_spec
+from ..models import Family, ModelSpec, build_modules, family_of, get_spec, list_specs
 from ..models.build import quiet_libraries
 from ..records import TraceStep
 from .replay import replaying
@@ -260,16 +261,30 @@ def combine(meta: MetaModel, steps: list[TraceStep], s: PlanSettings) -> dict[st
     }
 
 
-@functools.lru_cache(maxsize=6)
 def meta_model(model: str, dtype_name: str, layerwise_casting: bool = False) -> MetaModel:
     """Full-size components of `model` on the meta device: parameters with shapes and dtypes
     but no storage, initialisers skipped, every operator on them running its shape function
     only. With `layerwise_casting`, the denoisers are copies with diffusers' fp8 layerwise
-    casting applied. Kept for the next plan of the same model, dtype and casting."""
+    casting applied. Kept, with its traces, for the next plan of a model of the same
+    architecture (SVD-XT and SVD-XT 1.1 share theirs), dtype and casting."""
+    spec = get_spec(model)
+    meta = _meta_of(spec.family, _architecture(spec), dtype_name, layerwise_casting)
+    return meta if meta.spec is spec else dataclasses.replace(meta, spec=spec)
+
+
+def _architecture(spec: ModelSpec) -> str:
+    return json.dumps(spec.components, sort_keys=True, default=str)
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_of(family_name: str, architecture: str, dtype_name: str,
+             layerwise_casting: bool) -> MetaModel:
     import torch
 
+    spec = next(s for s in list_specs()
+                if s.family == family_name and _architecture(s) == architecture)
     if layerwise_casting:
-        base = meta_model(model, dtype_name)
+        base = _meta_of(family_name, architecture, dtype_name, False)
         modules = dict(base.modules)
         for name in _denoisers(base):
             modules[name] = copy.deepcopy(modules[name])
@@ -278,7 +293,6 @@ def meta_model(model: str, dtype_name: str, layerwise_casting: bool = False) -> 
         meta = _counted(base.spec, base.family, modules, base.dtype)
         meta.traces = base.traces  # the stages without the denoiser are the same; its
         return meta                # trace key says whether casting is on
-    spec = get_spec(model)
     family = family_of(spec)
     dtype = getattr(torch, DTYPES[dtype_name])
     modules = build_modules(spec, dtype=dtype, device="meta", seed=None)

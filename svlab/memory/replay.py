@@ -173,14 +173,19 @@ def _net_bytes(before: list[list], entries: tuple, after: list[list]) -> int:
 
 
 def _restore(held: list, entries: tuple) -> None:
-    """Leave `held` as the recorded call left its list: new tensors made empty."""
+    """Leave `held` as the recorded call left its list: new tensors made empty (an entry
+    already of that layout stands for the one the call would make in its place)."""
     import torch
 
     del held[len(entries):]
     held.extend([None] * (len(entries) - len(held)))
     for i, entry in enumerate(entries):
         if entry[0] == "new":
-            held[i] = torch.empty_strided(entry[1], entry[2], dtype=entry[3])
+            old = held[i]
+            if not (isinstance(old, torch.Tensor) and tuple(old.shape) == entry[1]
+                    and tuple(old.stride()) == entry[2] and old.dtype == entry[3]):
+                held[i] = torch.empty_strided(entry[1], entry[2], dtype=entry[3])
+            # else: the call would free the old entry and make one just like it: kept
         elif entry[0] == "value":
             held[i] = entry[1]
 

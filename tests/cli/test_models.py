@@ -48,13 +48,20 @@ def test_models_json_lists_the_registry_without_weights(capsys, tmp_path):
     assert not (tmp_path / "models" / "tiny").exists()  # listing builds nothing
     assert report["auto"]["model"] == "fallback"
     assert report["hf_cache"] == str(tmp_path / "hf" / "hub")
+    # each model's predicted peak at its default settings, from the planner (no weights)
+    from svlab.memory import plan_memory
+
+    a14b = rows["wan2.2-i2v-a14b"]
+    assert a14b["peak_bytes"] == plan_memory("wan2.2-i2v-a14b", dtype="bf16")["peak_bytes"]
+    assert a14b["peak_bytes"] > rows["wan2.2-ti2v-5b"]["peak_bytes"] > 0
+    assert set(a14b["params"]) == {"transformer", "transformer_2", "vae", "text_encoder"}
 
 
 def test_tiny_model_then_models_finds_it(capsys, tmp_path):
     code, out, _ = run(capsys, "tiny-model", str(tmp_path / "models" / "tiny"), "--json")
     assert code == 0 and json.loads(out)["path"] == str(tmp_path / "models" / "tiny")
     assert (tmp_path / "models" / "tiny" / "model_index.json").is_file()
-    _, out, _ = run(capsys, "models", "--json")
+    _, out, _ = run(capsys, "models", "--json", "--no-peaks")
     tiny = {m["id"]: m for m in json.loads(out)["models"]}["tiny"]
     assert tiny["found_in"] == "SVLAB_MODELS_DIR" and tiny["path"].endswith("tiny")
 
