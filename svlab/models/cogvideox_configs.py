@@ -50,6 +50,10 @@ TINY_TRANSFORMER: dict[str, Any] = dict(
 )
 TINY_VAE: dict[str, Any] = dict(
     COG_VAE, block_out_channels=[8, 8, 8, 8], latent_channels=4, layers_per_block=1,
-    norm_num_groups=2, sample_height=64, sample_width=64,
+    # the sample size sets diffusers' default tile (half of it), and tiles must step by as
+    # much as they are cropped to: 48 rows stepping 40 (overlap 1/6), 40 columns stepping 32
+    # (overlap 1/5), so a tiled decode of 64x64 frames is 64x64 (at 64x64 the steps rounded
+    # to 24 against crops of 27 and 26, and tiled frames came out 70x68)
+    norm_num_groups=2, sample_height=96, sample_width=80,
 )
 TINY_TEXT_ENCODER = TINY_T5_ENCODER
