@@ -123,13 +123,19 @@ class VideoModelLoader:
         if self.skipped:
             log.warning("%s: no effect on %s, left off (it takes: %s)",
                         ", ".join(self.skipped), model, ", ".join(sorted(family.options)))
+        self.info.skipped = list(self.skipped)
         if self.config.layerwise_casting and "layerwise_casting" not in self.skipped:
             placement.cast_layerwise(self.pipeline, family,
                                      getattr(torch, DTYPE_NAMES[self.dtype_name]))
+            self.info.layerwise_casting = True
         if self.config.vae_tiling and "vae_tiling" not in self.skipped:
             placement.set_vae_tiling(self.pipeline, True)
+            self.info.vae_tiling = True
         if self.config.vae_slicing and "vae_slicing" not in self.skipped:
             placement.set_vae_slicing(self.pipeline, True)
+            self.info.vae_slicing = True
+        self.info.free_text_encoder = bool(self.config.free_text_encoder
+                                           and "free_text_encoder" not in self.skipped)
         try:
             self.set_offload(self.config.offload)
             out_of_memory = False

@@ -78,11 +78,13 @@ def _offload(mode: str) -> Callable[[Ladder], str]:
 
 def _vae_tiling(ladder: Ladder) -> str:
     set_vae_tiling(ladder.loader.pipeline, True)
+    ladder.loader.info.vae_tiling = True
     return "enable VAE tiling"
 
 
 def _free_text_encoder(ladder: Ladder) -> str:
     ladder.config = ladder.config.replace(free_text_encoder=True)
+    ladder.loader.info.free_text_encoder = True
     return "move the text encoder off the device after encoding the prompt"
 
 

@@ -37,6 +37,7 @@ def test_decoding_oom_is_answered_by_vae_tiling_first(model, photo, tmp_path, mo
     steps = result.manifest["recovery"]
     assert [(s["stage"], s["action"]) for s in steps] == [("decoding", "enable VAE tiling")]
     assert result.manifest["engine"] == "model" and tiled == [False, True]
+    assert result.manifest["model_info"]["vae_tiling"] is True  # the loader's state too
     assert result.frames.shape == (config.num_frames, config.height, config.width, 3)
 
 
@@ -59,3 +60,4 @@ def test_a_denoiser_that_never_fits_climbs_the_whole_ladder(photo, tmp_path, mon
         "enable VAE tiling", "move the text encoder off the device after encoding the prompt",
         "enable model offload", "enable block offload", "enable sequential offload", None]
     assert m["engine"] == "fallback" and "out of memory while denoising" in m["fallback_reason"]
+    assert m["model_info"]["vae_tiling"] and m["model_info"]["free_text_encoder"]
