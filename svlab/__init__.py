@@ -20,6 +20,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "records": ("GenerationResult",),
     "fallback": ("fallback_frames",),
     "memory": ("StageTracker", "plan_memory", "recommend"),
+    "memory.fit": ("fit_table", "fit_markdown"),
     "models": ("VideoModelLoader", "get_spec", "list_specs", "write_tiny_model"),
     "processor": ("concat_videos", "placeholder_image", "probe", "read_video", "write_video"),
     "processor.interpolate": ("interpolate",),
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; never run
     from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError
     from .fallback import fallback_frames
     from .memory import StageTracker, plan_memory, recommend
+    from .memory.fit import fit_markdown, fit_table
     from .models import VideoModelLoader, get_spec, list_specs, write_tiny_model
     from .processor import concat_videos, placeholder_image, probe, read_video, write_video
     from .processor.interpolate import interpolate

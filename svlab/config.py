@@ -24,7 +24,15 @@ from .errors import ConfigError, did_you_mean, unknown_choice
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 ATTENTION = ("auto", "sdpa", "xformers")
-OFFLOAD = ("none", "model", "sequential")
+# Where weights live while a model runs, from fastest to least memory: all on the device;
+# one whole model at a time (model CPU offload); groups of blocks, or single layers, moved in
+# as they run (diffusers' group offloading, with CUDA streams); every submodule on every call
+# (sequential CPU offload).
+OFFLOAD = ("none", "model", "block", "leaf", "sequential")
+# Memory options a model family may take (`Family.options`); the loader applies them and the
+# memory planner weighs them (svlab.memory.planner).
+MEMORY_OPTIONS = ("forward_chunking", "decode_chunks", "layerwise_casting", "vae_tiling",
+                  "vae_slicing", "free_text_encoder", "group_offload")
 DEVICES = ("auto", "cpu", "cuda")
 CODECS = ("libx264",)
 PIXEL_FORMATS = ("yuv420p", "yuv444p")
@@ -40,6 +48,7 @@ MAX_SIDE = 4096  # pixels, each of height and width
 MAX_FPS = 240
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1
 MAX_GUIDANCE = 100.0
+MAX_PROMPT = 10_000  # characters of a negative prompt
 
 
 @dataclass(frozen=True)
@@ -90,10 +99,18 @@ class VideoConfig:
     decode_chunk_size: int | None = None  # None decodes all frames at once
     min_guidance_scale: float = 1.0
     max_guidance_scale: float = 3.0
-    dtype: str = "auto"  # auto: fp16 on CUDA when use_fp16, else fp32
+    # text-conditioned models (LTX-Video, Wan, CogVideoX); None: the model's own default
+    guidance_scale: float | None = None
+    guidance_scale_2: float | None = None  # Wan2.2 A14B's low-noise expert
+    negative_prompt: str | None = None
+    dtype: str = "auto"  # auto: the model's half precision on CUDA when use_fp16, else fp32
     attention: str = "auto"  # auto: xFormers when installed and on CUDA, else PyTorch SDPA
     offload: str = "none"
     forward_chunking: bool = False
+    layerwise_casting: bool = False  # denoiser weights stored in fp8, computed in `dtype`
+    vae_tiling: bool = False  # decode (and encode) the video in overlapping tiles
+    vae_slicing: bool = False  # one video of a batch through the VAE at a time
+    free_text_encoder: bool = False  # encode the prompt once, then move the encoder off
     compile: bool = False
     device: str = "auto"
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
@@ -121,6 +138,12 @@ class VideoConfig:
                 f"min_guidance_scale ({self.min_guidance_scale}) must not exceed "
                 f"max_guidance_scale ({self.max_guidance_scale})"
             )
+        for name in ("guidance_scale", "guidance_scale_2"):
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), 0.0, MAX_GUIDANCE)
+        if self.negative_prompt is not None and len(self.negative_prompt) > MAX_PROMPT:
+            raise ConfigError(f"negative_prompt has {len(self.negative_prompt)} characters; "
+                              f"accepted: up to {MAX_PROMPT}")
         if self.decode_chunk_size is not None:
             _check_range("decode_chunk_size", self.decode_chunk_size, 1, MAX_FRAMES)
         _check_choice("dtype", self.dtype, DTYPES)

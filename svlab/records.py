@@ -44,6 +44,11 @@ class ModelInfo:
     vae_dtype: str | None = None
     offload: str = "none"
     forward_chunking: bool = False
+    layerwise_casting: bool = False  # denoiser weights stored in fp8
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    free_text_encoder: bool = False  # the text encoder leaves the device after the prompt
+    skipped: list[str] = field(default_factory=list)  # options the family cannot take
     compiled: bool = False
     load_seconds: float | None = None
     unload_seconds: float | None = None

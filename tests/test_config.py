@@ -61,7 +61,7 @@ def test_replace_validates():
         ({"fps": "6"}, r"fps must be int, got str '6'"),
         ({"use_fp16": 1}, r"use_fp16 must be bool"),
         ({"seed": 1.5}, r"seed must be int"),
-        ({"offload": "cpu"}, r"unknown offload 'cpu'.*accepted: model, none, sequential"),
+        ({"offload": "cpu"}, r"unknown offload 'cpu'.*accepted: block, leaf, model, none, sequential"),
         ({"dtype": "float16"}, r"unknown dtype 'float16'"),
         ({"motion_bucket_id": 5000}, r"motion_bucket_id=5000 is out of range"),
         ({"min_guidance_scale": 4.0}, r"must not exceed max_guidance_scale"),

@@ -22,9 +22,14 @@ SETTING_FLAGS: list[tuple[str, str, type, str]] = [
     ("--noise-aug", "noise_aug_strength", float, "noise added to the conditioning image"),
     ("--min-guidance", "min_guidance_scale", float, "guidance at the first frame"),
     ("--max-guidance", "max_guidance_scale", float, "guidance at the last frame"),
+    ("--guidance", "guidance_scale", float, "guidance of text-conditioned models (LTX-Video, "
+                                            "Wan, CogVideoX); default: the model's"),
+    ("--guidance-2", "guidance_scale_2", float, "guidance of Wan2.2 A14B's low-noise expert"),
+    ("--negative-prompt", "negative_prompt", str, "what text-conditioned models steer away "
+                                                  "from"),
     ("--dtype", "dtype", str, "auto, fp16, bf16 or fp32"),
     ("--attention", "attention", str, "auto, sdpa or xformers"),
-    ("--offload", "offload", str, "none, model or sequential"),
+    ("--offload", "offload", str, "none, model, block, leaf or sequential"),
     ("--device", "device", str, "auto, cpu or cuda"),
     ("--interpolation", "interpolation", str, "frame interpolation method"),
     ("--interpolation-factor", "interpolation_factor", int, "frames per input interval"),
@@ -35,6 +40,11 @@ BOOL_FLAGS: list[tuple[str, str, str]] = [
     ("--fp16", "use_fp16", "half precision where the device supports it"),
     ("--forward-chunking", "forward_chunking", "chunk the UNet's feed-forward layers"),
     ("--compile", "compile", "torch.compile the UNet"),
+    ("--layerwise-casting", "layerwise_casting", "store the denoiser's weights in fp8"),
+    ("--vae-tiling", "vae_tiling", "decode the video in overlapping tiles"),
+    ("--vae-slicing", "vae_slicing", "one video of a batch through the VAE at a time"),
+    ("--free-text-encoder", "free_text_encoder", "move the text encoder off the device once "
+                                                 "the prompt is encoded"),
     ("--lossless", "lossless", "lossless x264 (qp 0, yuv444p)"),
 ]
 

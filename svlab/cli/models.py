@@ -12,7 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list known models and whether their weights are here",
                        description="List the model registry and, for each model, where its "
                                    "weights were found (SVLAB_MODELS_DIR, the Hugging Face "
-                                   "cache) or why not. Never downloads.")
+                                   "cache) or why not, and its predicted peak GPU memory at "
+                                   "its default settings (nothing offloaded; `svlab plan` for "
+                                   "others). Never downloads.")
+    p.add_argument("--no-peaks", action="store_true",
+                   help="skip the memory plans (a plan of every model takes seconds each)")
     add_json_flag(p)
     p.set_defaults(func=run_models)
 
@@ -30,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_models(args: argparse.Namespace) -> int:
     from ..config import VideoConfig
     from ..errors import ModelUnavailableError
+    from ..memory.fit import default_plan
     from ..models import choose_model, list_specs, models_dir, resolve_model
     from ..models.resolve import hf_cache_dir
 
@@ -47,6 +52,10 @@ def run_models(args: argparse.Namespace) -> int:
                            revision=resolved.revision)
             except ModelUnavailableError as e:
                 row["reason"] = str(e)
+        if not args.no_peaks:
+            plan = default_plan(spec.id)
+            row.update(peak_bytes=plan["peak_bytes"], peak_stage=plan["peak_stage"],
+                       params=plan["params"])
         rows.append(row)
     auto, reason = choose_model(VideoConfig())
     if args.json:
@@ -55,8 +64,9 @@ def run_models(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         where = row["path"] or ("built on first use" if row["available"] else "not found")
-        print(f"{row['id']:<11} {row['num_frames']:>2} frames {row['height']}x{row['width']}  "
-              f"{'yes' if row['available'] else 'no ':<3}  {where}")
+        peak = f"{row['peak_bytes'] / 2**30:6.2f} GiB" if "peak_bytes" in row else ""
+        print(f"{row['id']:<20} {row['num_frames']:>3} frames {row['height']}x{row['width']:<5}"
+              f" {peak}  {'yes' if row['available'] else 'no ':<3}  {where}")
     print(f"model=auto -> {auto} ({reason})")
     return 0
 

@@ -12,12 +12,15 @@ import statistics
 from typing import Any
 
 from ..config import VideoConfig
+from ..errors import ConfigError
 from ..memory import StageTracker, plan_memory
 from ..memory.measure import pin_mmap_threshold
-from ..memory.predict import DTYPES, normalise_settings
+from ..memory.predict import DTYPES, normalise_settings, plan_stages
 from ..models import VideoModelLoader, build_pipeline, family_of, get_spec
 from ..records import StageStats
 from ..run.stages import decode, denoise
+
+MMAP_THRESHOLD = 64 << 10  # bytes: larger allocations get mappings of their own
 
 
 def measure_stages(
@@ -39,9 +42,13 @@ def measure_stages(
     figures `plan_memory` predicts, taken on the device at hand.
 
     "load" builds the pipeline and places it on the device; the family's conditioning stage
-    ("image_encoding") runs until the denoiser's first call, "denoising" the rest of the
+    (SVD's "image_encoding", the text-conditioned families' "conditioning": prompt and image
+    encoding) runs until the denoiser's first call, "denoising" the rest of the
     pipeline call (to latents), and "decoding" turns the latents into float frames in [0, 1]
-    (numpy on the host). On a CPU it calls `pin_mmap_threshold` first.
+    (numpy on the host). On a CPU it first pins glibc's mmap threshold at 64 KiB
+    (`pin_mmap_threshold`): the causal video VAEs work a frame or two at a time, on tensors
+    under 1 MiB that glibc's heap would otherwise keep resident after they are freed (the tiny
+    Wan's decoding read 1.2x its live tensors at a 1 MiB threshold, 1.01x at 64 KiB).
     """
     import torch
     from PIL import Image
@@ -58,7 +65,7 @@ def measure_stages(
         num_inference_steps=num_inference_steps, device=device, seed=seed)
     spec = get_spec(s.model)
     if device == "cpu":
-        pin_mmap_threshold()
+        pin_mmap_threshold(MMAP_THRESHOLD)
     gc.collect()  # a previous run's modules sit in reference cycles until collected
     tracker = StageTracker(device)
     with tracker.stage("load"):
@@ -83,16 +90,20 @@ def measured_vs_predicted(
     dtype: str = "fp32",
     reps: int = 1,
     warmup: bool = True,
-    num_inference_steps: int = 1,
-    stages: tuple[str, ...] = ("load", "image_encoding", "denoising", "decoding"),
+    num_inference_steps: int | None = None,
+    stages: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per setting and stage: the median measured peak of `reps` runs of
     `measure_stages`, the `plan_memory` prediction, and their ratio (predicted / measured).
+    `stages` defaults to the model's own (`plan_stages`, less the host-side "encoding");
+    `num_inference_steps` to the fewest the model takes (1; LTX-Video's scheduler needs 2).
 
     `warmup` runs each setting once first, unmeasured: the first call of a kernel at a shape
     allocates buffers for good (BLAS packing, oneDNN primitives), which a prediction of the
     steady state does not include.
     """
+    stages = stages or tuple(s for s in plan_stages(model) if s != "encoding")
+    num_inference_steps = num_inference_steps or fewest_steps(model)
     rows = []
     for setting in settings:
         common = dict(setting, dtype=dtype, device=device)
@@ -112,3 +123,16 @@ def measured_vs_predicted(
                 "seconds": round(statistics.median(r[stage].seconds for r in runs), 3),
             })
     return rows
+
+
+def fewest_steps(model: str) -> int:
+    """1, or 2 where the model's family refuses a one-step schedule (LTX-Video)."""
+    spec = get_spec(model)
+    one_step = VideoConfig(model=spec.id, height=spec.height, width=spec.width,
+                           num_frames=spec.num_frames, num_inference_steps=1)
+    try:
+        family_of(spec).check(spec, height=spec.height, width=spec.width,
+                              num_frames=spec.num_frames, config=one_step)
+    except ConfigError:
+        return 2
+    return 1

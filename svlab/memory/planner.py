@@ -1,16 +1,20 @@
 """The fastest setting whose predicted peak fits a memory budget.
 
-Candidates are tried from fastest to slowest, and the first that fits wins. The order (cost
-rank) is:
+Candidates are tried from fastest to slowest, and the first that fits wins. Each option a
+model's family takes has a cost, a rough share of a generation's time it adds, and a
+candidate's cost is their sum (ties: fewer options first, the larger decode chunk first):
 
-1. offload: "none" < "model" < "sequential". Model offload moves each component to the GPU
-   once per call (seconds); sequential offload moves every layer's weights on every step (many
-   times slower). This dominates everything else.
-2. forward chunking: off < on. Chunking runs the UNet's feed-forward layers in pieces on every
-   denoising step.
-3. decode chunk size: larger < smaller. The VAE runs once per clip, so smaller chunks cost
-   little time, but they also cost temporal smoothness (the temporal decoder only sees the
-   frames of its chunk); larger is preferred.
+- freeing the text encoder after the prompt: 0 (the weights move off once; a new prompt moves
+  them back);
+- VAE tiling: 1 (the VAE runs once per clip; tiles overlap a little);
+- decode chunk size, SVD: 0.1 per halving (little time, but the temporal decoder sees only the
+  frames of its chunk);
+- forward chunking, SVD: 2 (the feed-forward layers in pieces on every step);
+- offload "model": 3 (each component moved to the GPU once per call);
+- layerwise casting: 4 (every layer cast from fp8 on every step, and fp8 storage loses
+  precision: after the lossless model offload);
+- offload "block": 5 (every block moved on every step, overlapped with compute on a stream);
+- offload "leaf": 8; offload "sequential": 50 (every layer moved on every step, not overlapped).
 
 A budget keeps `headroom` (default 10%) free for what the prediction does not count: the CUDA
 context, kernel workspaces and the allocator's fragmentation.
@@ -25,11 +29,15 @@ import dataclasses
 import os
 
 from ..errors import ConfigError
-from ..models import choose_model
+from ..models import choose_model, family_of, get_spec
 from ..models.registry import is_registered
 from .predict import OFFLOAD, combine, gib, meta_model, normalise_settings, trace_steps
 
 DECODE_CHUNKS = (25, 14, 8, 4, 2, 1)
+OFFLOAD_COST = {"none": 0, "model": 3, "block": 5, "leaf": 8, "sequential": 50}
+OPTION_COST = {"free_text_encoder": 0, "vae_tiling": 1, "forward_chunking": 2,
+               "layerwise_casting": 4}
+SWITCHES = ("free_text_encoder", "vae_tiling", "forward_chunking", "layerwise_casting")
 _UNITS = {
     "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
@@ -49,15 +57,29 @@ def parse_bytes(text: str) -> int:
     return value
 
 
-def candidates(num_frames: int) -> list[dict[str, Any]]:
-    """Every setting the planner considers, fastest first (see the module docstring)."""
-    chunks = sorted({min(c, num_frames) for c in (num_frames, *DECODE_CHUNKS)}, reverse=True)
-    return [
-        {"offload": offload, "forward_chunking": chunking, "decode_chunk_size": chunk}
-        for offload in OFFLOAD
-        for chunking in (False, True)
-        for chunk in chunks
-    ]
+def candidates(num_frames: int, options=frozenset({"forward_chunking", "decode_chunks"})
+               ) -> list[dict[str, Any]]:
+    """Every setting the planner considers for a family taking `options`, fastest first (see
+    the module docstring)."""
+    import itertools
+    import math
+
+    chunks = [num_frames]
+    if "decode_chunks" in options:
+        chunks = sorted({min(c, num_frames) for c in (num_frames, *DECODE_CHUNKS)},
+                        reverse=True)
+    offloads = [o for o in OFFLOAD if o in ("none", "model", "sequential")
+                or "group_offload" in options]
+    switches = [s for s in SWITCHES if s in options]
+    found = []
+    for offload, chunk, *on in itertools.product(offloads, chunks,
+                                                 *[(False, True)] * len(switches)):
+        cand = {"offload": offload, "decode_chunk_size": chunk, **dict(zip(switches, on))}
+        cost = (OFFLOAD_COST[offload] + sum(OPTION_COST[s] for s, v in zip(switches, on) if v)
+                + 0.1 * math.log2(num_frames / chunk))
+        found.append((round(cost, 3), sum(on), -chunk, cand))
+    found.sort(key=lambda item: item[:3])
+    return [cand for *_, cand in found]
 
 
 def recommend(
@@ -66,13 +88,16 @@ def recommend(
     width: int | None = None,
     num_frames: int | None = None,
     vram_bytes: int | str = "8GiB",
-    dtype: str = "fp16",
+    dtype: str | None = None,
     *,
     max_guidance_scale: float = 3.0,
+    guidance_scale: float | None = None,
     headroom: float = 0.1,
 ) -> dict[str, Any]:
-    """The fastest offload / forward chunking / decode chunk size whose predicted peak fits in
-    `vram_bytes` minus `headroom`, with the plan, the reasoning and every candidate weighed.
+    """The fastest memory setting (offload, and the options the model's family takes: decode
+    chunks, forward chunking, VAE tiling, layerwise casting, freeing the text encoder) whose
+    predicted peak fits in `vram_bytes` minus `headroom`, with the plan, the reasoning and
+    every candidate weighed. `dtype` defaults to the model's half precision.
 
     `result["overrides"]` holds the chosen settings under VideoConfig's field names, ready for
     `config.replace(**overrides)`. Raises ConfigError naming the smallest achievable peak when
@@ -84,23 +109,26 @@ def recommend(
     if not 0 <= headroom < 1:  # NaN fails this too
         raise ConfigError(f"headroom={headroom} is out of range; accepted: from 0 to below 1")
     budget = int(vram * (1 - headroom))
+    dtype = dtype or get_spec(model).dtype
     base = normalise_settings(model, height=height, width=width, num_frames=num_frames,
                               dtype=dtype, offload="none", decode_chunk_size=None,
                               forward_chunking=False, max_guidance_scale=max_guidance_scale,
-                              device="cuda")
-    meta = meta_model(base.model, base.dtype)
-    before_decoding = [s for s in ("load", *meta.family.stages) if s != "decoding"]
+                              device="cuda", guidance_scale=guidance_scale)
+    family = family_of(get_spec(base.model))
+    before_decoding = [s for s in ("load", *family.stages) if s != "decoding"]
 
     def plan_of(candidate: dict[str, Any]) -> dict[str, Any]:
         settings = dataclasses.replace(base, **candidate)
+        meta = meta_model(base.model, base.dtype, settings.layerwise_casting)
         return combine(meta, trace_steps(meta, settings), settings)
 
     considered: list[dict[str, Any]] = []
-    denoise_too_big: set[tuple[str, bool]] = set()
+    decoding_cannot_help: set[tuple] = set()
     best = None
-    for cand in candidates(base.num_frames):
-        key = (cand["offload"], cand["forward_chunking"])
-        if key in denoise_too_big:  # the decode chunk cannot help the denoiser's peak
+    ordered = candidates(base.num_frames, family.options)
+    for cand in ordered:
+        key = tuple(sorted((k, v) for k, v in cand.items() if k != "decode_chunk_size"))
+        if key in decoding_cannot_help:  # the decode chunk cannot help the earlier peaks
             continue
         plan = plan_of(cand)
         fits = plan["peak_bytes"] <= budget
@@ -110,22 +138,17 @@ def recommend(
             best = (cand, plan)
             break
         if max(plan["stages"][s]["peak_bytes"] for s in before_decoding) > budget:
-            denoise_too_big.add(key)
+            decoding_cannot_help.add(key)
     if best is None:
-        # peaks only fall along the order (offload, forward chunking, smaller chunks), so the
-        # last candidate is the smallest setting there is
-        least = candidates(base.num_frames)[-1]
+        least = _least_memory(ordered)
         plan = plan_of(least)
-        smallest = dict(least, peak_bytes=plan["peak_bytes"], peak_stage=plan["peak_stage"])
         raise ConfigError(
             f"nothing fits in {_fmt(vram)} (budget {_fmt(budget)} after {headroom:.0%} "
             f"headroom) for {base.model} at {base.height}x{base.width}, "
             f"{base.num_frames} frames, {base.dtype}: the smallest predicted peak is "
-            f"{_fmt(smallest['peak_bytes'])} (offload={smallest['offload']}, forward chunking "
-            f"{'on' if smallest['forward_chunking'] else 'off'}, decode chunk "
-            f"{smallest['decode_chunk_size']}, peak in {smallest['peak_stage']}); accepted: a "
-            f"budget of at least {_fmt(smallest['peak_bytes'] / (1 - headroom))}, or fewer "
-            "frames, a smaller size"
+            f"{_fmt(plan['peak_bytes'])} ({_describe(least)}, peak in {plan['peak_stage']}); "
+            f"accepted: a budget of at least {_fmt(plan['peak_bytes'] / (1 - headroom))}, or "
+            "fewer frames, a smaller size"
         )
     cand, plan = best
     return {
@@ -133,13 +156,26 @@ def recommend(
         "budget_bytes": budget,
         "headroom": headroom,
         "settings": dict(cand, dtype=base.dtype),
-        "overrides": {"offload": cand["offload"], "forward_chunking": cand["forward_chunking"],
-                      "decode_chunk_size": cand["decode_chunk_size"], "dtype": base.dtype},
+        "overrides": dict(cand, dtype=base.dtype),
         "peak_bytes": plan["peak_bytes"],
         "plan": plan,
         "reasoning": _reasoning(considered, budget),
         "considered": considered,
     }
+
+
+def _least_memory(ordered: list[dict[str, Any]]) -> dict[str, Any]:
+    """The candidate with every memory option on, the least-memory offload and the smallest
+    decode chunk: the smallest peak there is (peaks only fall as options are added)."""
+    return max(ordered, key=lambda c: (OFFLOAD.index(c["offload"]),
+                                       sum(bool(c.get(s)) for s in SWITCHES),
+                                       -c["decode_chunk_size"]))
+
+
+def _describe(c: dict[str, Any]) -> str:
+    on = [s.replace("_", " ") for s in SWITCHES if c.get(s)]
+    return (f"offload={c['offload']}, decode chunk {c['decode_chunk_size']}"
+            + (", " + ", ".join(on) if on else ""))
 
 
 def recommend_for(config, vram_bytes: int | str | None = None, *, headroom: float = 0.1
@@ -154,9 +190,10 @@ def recommend_for(config, vram_bytes: int | str | None = None, *, headroom: floa
             raise ConfigError("no CUDA device to size a VRAM budget from; give vram_bytes")
         device = config.device if config.device.startswith("cuda") else "cuda"
         vram_bytes = torch.cuda.get_device_properties(device).total_memory
-    dtype = "fp16" if config.dtype == "auto" else config.dtype
+    dtype = None if config.dtype == "auto" else config.dtype  # auto: the model's half dtype
     return recommend(config.model, config.height, config.width, config.num_frames, vram_bytes,
-                     dtype, max_guidance_scale=config.max_guidance_scale, headroom=headroom)
+                     dtype, max_guidance_scale=config.max_guidance_scale,
+                     guidance_scale=config.guidance_scale, headroom=headroom)
 
 
 def fit_to_vram(config):
@@ -180,9 +217,7 @@ def fit_to_vram(config):
 def _reasoning(considered: list[dict[str, Any]], budget: int) -> list[str]:
     lines = []
     for c in considered:
-        name = (f"offload={c['offload']}, forward chunking "
-                f"{'on' if c['forward_chunking'] else 'off'}, decode chunk "
-                f"{c['decode_chunk_size']}")
+        name = _describe(c)
         if c["fits"]:
             lines.append(f"{name}: peak {_fmt(c['peak_bytes'])} ({c['peak_stage']}) fits in "
                          f"{_fmt(budget)}: the fastest setting that fits")

@@ -6,33 +6,47 @@ second), and each stage of a generation runs on meta inputs of the requested siz
 family's diffusers pipeline runs it (`Family.trace`), while `svlab.memory.tracing` counts the
 bytes of live tensors. The most alive at once during a step is its activation peak. Weights are
 added per offload mode: all of them resident ("none"), only the running component ("model":
-diffusers' model CPU offload), or the largest single layer of the running component
-("sequential": accelerate moves one module's weights at a time).
+diffusers' model CPU offload), its top-level parameters and two of its blocks ("block":
+diffusers' block-level group offloading, the next block prefetched on a CUDA stream), two of
+its largest layers ("leaf"), or its largest single layer ("sequential": accelerate moves one
+module's weights at a time). Layerwise casting is traced on a copy of the denoiser with
+diffusers' own fp8 casting applied, so its weights count at their stored size and each layer's
+upcast copy as it runs; a freed text encoder counts only while the prompt is encoded; VAE
+tiling runs diffusers' own tiled encoder and decoder on the meta tensors.
 
 Memory-wise the kernels traced match CUDA's: attention runs as a flash kernel (output and
 log-sum-exp, no L x L matrix). Not counted on CUDA: kernel workspaces (cuDNN, cuBLAS), the CUDA
-context and the caching allocator's reserve, which is why a budget keeps some headroom; nor,
-for a CPU run, oneDNN's scratch (small against the tensors: see benchmarks/memory_accuracy.py).
+context and the caching allocator's reserve, which is why a budget keeps some headroom. A CPU
+run's kernel scratch is counted (`svlab.memory.tracing.cpu_kernel_scratch`: the column matrix
+of PyTorch's native 3D convolutions, 27x the input for the video VAEs' small 3x3x3 kernels).
+
+Speed: repeated stacks of identical blocks are traced three deep (`Family.trace`), and a
+video VAE's per-chunk calls are replayed once steady (`svlab.memory.replay`), both exact;
+a model's meta build and its stage traces are kept for the next plan in the process.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import check_plan_settings
+from ..config import MAX_GUIDANCE, MEMORY_OPTIONS, OFFLOAD, check_plan_settings
 from ..errors import ConfigError, unknown_choice
-from ..models import Family, ModelSpec, build_modules, family_of, get_spec
+from ..models import Family, ModelSpec, build_modules, family_of, get_spec, list_specs
 from ..models.build import quiet_libraries
 from ..records import TraceStep
+from .replay import replaying
 from .tracing import tracing
 
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
-OFFLOAD = ("none", "model", "sequential")
 DEVICES = ("cuda", "cpu")
+GROUP_OFFLOAD = ("block", "leaf")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,10 @@ class PlanSettings:
     forward_chunking: bool
     max_guidance_scale: float
     device: str
+    guidance_scale: float | None = None
+    layerwise_casting: bool = False
+    vae_tiling: bool = False
+    free_text_encoder: bool = False
 
 
 @dataclass
@@ -61,15 +79,23 @@ class MetaModel:
     modules: dict[str, Any]
     dtype: Any
     params: dict[str, int]
-    float_elements: dict[str, int]  # component -> floating-point parameter+buffer elements
+    float_bytes: dict[str, int]  # component -> bytes of floating-point parameters+buffers
     other_bytes: dict[str, int]  # component -> bytes of integer buffers (position ids)
-    largest_layer: dict[str, int]  # component -> elements of its largest single module
+    largest_layer: dict[str, int]  # component -> bytes of its largest single module
+    block_group: dict[str, int]  # component -> bytes resident under block-level offload
     traces: dict[tuple, list[TraceStep]] = field(default_factory=dict)
 
     def weight_bytes(self, component: str, dtype_name: str | None = None) -> int:
-        """Bytes of `component`'s parameters and buffers, in `dtype_name` if given."""
-        size = self.dtype.itemsize if dtype_name is None else _itemsize(dtype_name)
-        return self.float_elements[component] * size + self.other_bytes[component]
+        """Bytes of `component`'s parameters and buffers, in `dtype_name` if given (as stored
+        otherwise: fp8 where layerwise casting stores them so)."""
+        return self.scaled(component, self.float_bytes[component], dtype_name) \
+            + self.other_bytes[component]
+
+    def scaled(self, component: str, nbytes: int, dtype_name: str | None) -> int:
+        """`nbytes` of `component`'s floating-point weights, in `dtype_name` if given."""
+        if dtype_name is None:
+            return nbytes
+        return nbytes * _itemsize(dtype_name) // self.dtype.itemsize
 
 
 def plan_stages(model: str) -> tuple[str, ...]:
@@ -90,39 +116,51 @@ def plan_memory(
     forward_chunking: bool = False,
     max_guidance_scale: float = 3.0,
     device: str = "cuda",
+    guidance_scale: float | None = None,
+    layerwise_casting: bool = False,
+    vae_tiling: bool = False,
+    free_text_encoder: bool = False,
 ) -> dict[str, Any]:
     """Predicted peak bytes per stage of generating one clip with `model` (a registry id).
 
     `height`, `width` and `num_frames` default to the model's own; `decode_chunk_size=None`
     decodes all frames at once, as diffusers does. `device="cpu"` predicts a CPU run (weights
-    in host memory, where offload does not apply). Returns a JSON-ready dict:
-    `{"peak_bytes", "peak_stage", "stages": {name: {"peak_bytes", "weights_bytes",
-    "activation_bytes"}}, "params": {component: int}, "weight_bytes": {...}, "settings",
-    "seconds"}`.
+    in host memory, where offload does not apply). `max_guidance_scale` (SVD) and
+    `guidance_scale` (the text-conditioned models; None: the model's default) above 1 run the
+    denoiser on two inputs. Returns a JSON-ready dict: `{"peak_bytes", "peak_stage", "stages":
+    {name: {"peak_bytes", "weights_bytes", "activation_bytes"}}, "params": {component: int},
+    "weight_bytes": {...}, "settings", "seconds"}`.
     """
     start = time.perf_counter()
-    settings = normalise_settings(model, height=height, width=width, num_frames=num_frames,
-                                  dtype=dtype, offload=offload,
-                                  decode_chunk_size=decode_chunk_size,
-                                  forward_chunking=forward_chunking,
-                                  max_guidance_scale=max_guidance_scale, device=device)
-    meta = meta_model(settings.model, settings.dtype)
+    settings = normalise_settings(
+        model, height=height, width=width, num_frames=num_frames, dtype=dtype, offload=offload,
+        decode_chunk_size=decode_chunk_size, forward_chunking=forward_chunking,
+        max_guidance_scale=max_guidance_scale, device=device, guidance_scale=guidance_scale,
+        layerwise_casting=layerwise_casting, vae_tiling=vae_tiling,
+        free_text_encoder=free_text_encoder)
+    meta = meta_model(settings.model, settings.dtype, settings.layerwise_casting)
     result = combine(meta, trace_steps(meta, settings), settings)
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
 
 
 def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
-                       decode_chunk_size, forward_chunking, max_guidance_scale, device
-                       ) -> PlanSettings:
+                       decode_chunk_size, forward_chunking, max_guidance_scale, device,
+                       guidance_scale=None, layerwise_casting=False, vae_tiling=False,
+                       free_text_encoder=False) -> PlanSettings:
     """Checked settings with the model's defaults filled in; ConfigError names what is wrong."""
     spec = get_spec(model)
+    family = family_of(spec)
     height = spec.height if height is None else height
     width = spec.width if width is None else width
     num_frames = spec.num_frames if num_frames is None else num_frames
     check_plan_settings(height=height, width=width, num_frames=num_frames,
                         max_guidance_scale=max_guidance_scale)
-    family_of(spec).check(spec, height=height, width=width, num_frames=num_frames)
+    if guidance_scale is not None and not (math.isfinite(guidance_scale)
+                                           and 0 <= guidance_scale <= MAX_GUIDANCE):
+        raise ConfigError(f"guidance_scale={guidance_scale!r} is out of range; accepted: a "
+                          f"number from 0 to {MAX_GUIDANCE:g}")
+    family.check(spec, height=height, width=width, num_frames=num_frames)
     if dtype not in DTYPES:
         raise ConfigError(unknown_choice("dtype", dtype, DTYPES))
     if offload not in OFFLOAD:
@@ -132,6 +170,13 @@ def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
     if device == "cpu" and offload != "none":
         raise ConfigError(f"offload={offload!r} moves weights between CPU and GPU memory and has "
                           "no effect on a CPU run; accepted with device='cpu': offload='none'")
+    asked = {"forward_chunking": forward_chunking, "layerwise_casting": layerwise_casting,
+             "vae_tiling": vae_tiling, "free_text_encoder": free_text_encoder,
+             "group_offload": offload in GROUP_OFFLOAD}
+    for option, on in asked.items():
+        if on and option not in family.options:
+            raise ConfigError(f"{option} cannot be used with {spec.id}; accepted: "
+                              + ", ".join(o for o in MEMORY_OPTIONS if o in family.options))
     chunk = num_frames if decode_chunk_size is None else decode_chunk_size
     if not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"decode_chunk_size={decode_chunk_size} is out of range; "
@@ -140,7 +185,9 @@ def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
         model=spec.id, height=height, width=width, num_frames=num_frames, dtype=dtype,
         offload=offload, decode_chunk_size=min(chunk, num_frames),
         forward_chunking=bool(forward_chunking), max_guidance_scale=float(max_guidance_scale),
-        device=device,
+        device=device, guidance_scale=None if guidance_scale is None else float(guidance_scale),
+        layerwise_casting=bool(layerwise_casting), vae_tiling=bool(vae_tiling),
+        free_text_encoder=bool(free_text_encoder),
     )
 
 
@@ -149,9 +196,13 @@ def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
     kept and reused for other settings it does not depend on)."""
     steps = []
     for stage in meta.family.stages:
-        key = meta.family.trace_key(stage, s)
+        key = (s.device, *meta.family.trace_key(stage, s))  # a CPU run counts kernel scratch
         if key not in meta.traces:
-            with quiet_libraries(), tracing() as live:
+            repeated = [meta.modules[c].get_submodule(path) for c, path in
+                        (name.split(".", 1) for name in meta.family.repeated)
+                        if c in meta.modules]
+            with quiet_libraries(), tracing(meta.modules.values(), s.device) as live, \
+                    replaying(repeated, live):
                 meta.traces[key] = meta.family.trace(stage, meta.modules, meta.dtype, s, live)
         steps += meta.traces[key]
     return steps
@@ -159,21 +210,26 @@ def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
 
 def combine(meta: MetaModel, steps: list[TraceStep], s: PlanSettings) -> dict[str, Any]:
     """Stage peaks: each step's activations plus the weights the offload mode keeps resident."""
-    components = meta.family.weighted
+    components = meta.family.weighted_of(meta.spec)
     all_weights = {c: meta.weight_bytes(c) for c in components}
+    text_encoder = meta.family.text_encoder if s.free_text_encoder else None
 
-    def resident(component: str | None, weight_dtype: str | None) -> int:
+    def resident(stage: str, component: str | None, weight_dtype: str | None) -> int:
         if s.offload == "none":
             weights = dict(all_weights)
             if component is not None and weight_dtype is not None:
                 weights[component] = meta.weight_bytes(component, weight_dtype)
+            if text_encoder is not None and stage not in ("load", "conditioning"):
+                weights.pop(text_encoder, None)  # moved off once the prompt is encoded
             return sum(weights.values())
         if component is None:
             return 0
         if s.offload == "model":
             return meta.weight_bytes(component, weight_dtype)
-        itemsize = _itemsize(weight_dtype) if weight_dtype else meta.dtype.itemsize
-        return meta.largest_layer[component] * itemsize
+        if s.offload == "block":
+            return meta.scaled(component, meta.block_group[component], weight_dtype)
+        layer = meta.scaled(component, meta.largest_layer[component], weight_dtype)
+        return 2 * layer if s.offload == "leaf" else layer  # leaf: the next one prefetched
 
     stages: dict[str, dict[str, int]] = {}
 
@@ -184,13 +240,15 @@ def combine(meta: MetaModel, steps: list[TraceStep], s: PlanSettings) -> dict[st
             row.update(peak_bytes=weights + activations, weights_bytes=weights,
                        activation_bytes=activations)
 
-    add("load", resident(None, None) if s.offload == "none" else 0, 0)
+    add("load", resident("load", None, None) if s.offload == "none" else 0, 0)
     for step in steps:
-        add(step.stage, resident(step.component, step.weight_dtype), step.activation_bytes)
+        add(step.stage, resident(step.stage, step.component, step.weight_dtype),
+            step.activation_bytes)
     # Encoding the video runs on the host: the device keeps its resident weights only; a CPU
     # run also holds the uint8 frames handed to ffmpeg.
     frame_bytes = s.num_frames * s.height * s.width * 3
-    add("encoding", stages["load"]["weights_bytes"], frame_bytes if s.device == "cpu" else 0)
+    kept = resident("encoding", None, None) if s.offload == "none" else 0
+    add("encoding", kept, frame_bytes if s.device == "cpu" else 0)
     peak_stage = max(stages, key=lambda n: stages[n]["peak_bytes"])
     return {
         "model": s.model,
@@ -203,14 +261,38 @@ def combine(meta: MetaModel, steps: list[TraceStep], s: PlanSettings) -> dict[st
     }
 
 
-@functools.lru_cache(maxsize=4)
-def meta_model(model: str, dtype_name: str) -> MetaModel:
+def meta_model(model: str, dtype_name: str, layerwise_casting: bool = False) -> MetaModel:
     """Full-size components of `model` on the meta device: parameters with shapes and dtypes
     but no storage, initialisers skipped, every operator on them running its shape function
-    only. Kept for the next plan of the same model and dtype."""
+    only. With `layerwise_casting`, the denoisers are copies with diffusers' fp8 layerwise
+    casting applied. Kept, with its traces, for the next plan of a model of the same
+    architecture (SVD-XT and SVD-XT 1.1 share theirs), dtype and casting."""
+    spec = get_spec(model)
+    meta = _meta_of(spec.family, _architecture(spec), dtype_name, layerwise_casting)
+    return meta if meta.spec is spec else dataclasses.replace(meta, spec=spec)
+
+
+def _architecture(spec: ModelSpec) -> str:
+    return json.dumps(spec.components, sort_keys=True, default=str)
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_of(family_name: str, architecture: str, dtype_name: str,
+             layerwise_casting: bool) -> MetaModel:
     import torch
 
-    spec = get_spec(model)
+    spec = next(s for s in list_specs()
+                if s.family == family_name and _architecture(s) == architecture)
+    if layerwise_casting:
+        base = _meta_of(family_name, architecture, dtype_name, False)
+        modules = dict(base.modules)
+        for name in _denoisers(base):
+            modules[name] = copy.deepcopy(modules[name])
+            modules[name].enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                                   compute_dtype=base.dtype)
+        meta = _counted(base.spec, base.family, modules, base.dtype)
+        meta.traces = base.traces  # the stages without the denoiser are the same; its
+        return meta                # trace key says whether casting is on
     family = family_of(spec)
     dtype = getattr(torch, DTYPES[dtype_name])
     modules = build_modules(spec, dtype=dtype, device="meta", seed=None)
@@ -221,20 +303,50 @@ def meta_model(model: str, dtype_name: str) -> MetaModel:
     # a few parameters are made with the legacy torch.Tensor([...]) constructor, which
     # ignores the default device: move those (one-element mix factors) to meta too
     modules = {name: module.to("meta") for name, module in modules.items()}
-    params, floats, others, largest = {}, {}, {}, {}
-    for name in family.weighted:
+    return _counted(spec, family, modules, dtype)
+
+
+def _denoisers(meta: MetaModel) -> list[str]:
+    return [c for c in meta.family.weighted_of(meta.spec)
+            if c == meta.family.denoiser or c == "transformer_2"]
+
+
+def _counted(spec, family, modules, dtype) -> MetaModel:
+    """A MetaModel with the parameter counts and weight bytes of `modules`."""
+    params, floats, others, largest, blocks = {}, {}, {}, {}, {}
+    for name in family.weighted_of(spec):
         module = modules[name]
-        tensors = list(module.parameters()) + list(module.buffers())
         params[name] = sum(p.numel() for p in module.parameters())
-        floats[name] = sum(t.numel() for t in tensors if t.is_floating_point())
-        others[name] = sum(t.nbytes for t in tensors if not t.is_floating_point())
-        largest[name] = max(
-            sum(t.numel() for t in list(m.parameters(recurse=False))
-                + list(m.buffers(recurse=False)))
-            for m in module.modules()
-        )
+        floats[name], others[name] = _bytes(module, floating=True), _bytes(module, False)
+        largest[name] = max(_own_bytes(m) for m in module.modules())
+        blocks[name] = _block_group_bytes(module)
     return MetaModel(spec=spec, family=family, modules=modules, dtype=dtype, params=params,
-                     float_elements=floats, other_bytes=others, largest_layer=largest)
+                     float_bytes=floats, other_bytes=others, largest_layer=largest,
+                     block_group=blocks)
+
+
+def _bytes(module, floating: bool) -> int:
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors
+               if t.is_floating_point() == floating)
+
+
+def _own_bytes(module) -> int:
+    tensors = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _block_group_bytes(module) -> int:
+    """What diffusers' block-level group offloading (one block per group, the next prefetched
+    on a stream) keeps on the device while `module` runs: every weight outside its top-level
+    ModuleLists and Sequentials, and its two largest blocks."""
+    import torch
+
+    blocks = [b for child in module.children()
+              if isinstance(child, (torch.nn.ModuleList, torch.nn.Sequential)) for b in child]
+    sizes = sorted((_bytes(b, True) + _bytes(b, False) for b in blocks), reverse=True)
+    total = _bytes(module, True) + _bytes(module, False)
+    return total - sum(sizes) + sum(sizes[:2])
 
 
 def _itemsize(dtype_name: str) -> int:

@@ -39,7 +39,7 @@ def build_modules(spec: ModelSpec, *, dtype=None, device=None, seed: int | None 
     dtype = dtype or torch.float32
     modules = {}
     with quiet_libraries():
-        for name in family.weighted:
+        for name in family.weighted_of(spec):
             if seed is not None:
                 torch.manual_seed(seed)
             with _default_dtype(dtype), (torch.device(device) if device is not None

@@ -1,6 +1,6 @@
 """The one interface a model family implements, and the spec of one named model.
 
-A family (Stable Video Diffusion; later LTX-Video, Wan, CogVideoX) is one module with a
+A family (Stable Video Diffusion, LTX-Video, Wan, CogVideoX) is one module with a
 `Family` subclass and its `ModelSpec`s, listed in `svlab.models.registry`. Everything else is
 written once, against this interface:
 
@@ -11,7 +11,9 @@ written once, against this interface:
 - running it stage by stage (`svlab.run.stages`): `call_arguments` for the pipeline call that
   encodes and denoises, `decode` for the latents;
 - recovering from out-of-memory (`svlab.run.recovery`): `remedies`, in order;
-- planning its memory without weights (`svlab.memory.predict`): `stages` and `trace`.
+- planning its memory without weights (`svlab.memory.predict`): `stages` and `trace`;
+- the memory options it can take (`options`: VAE tiling, layerwise casting, freeing the text
+  encoder, ...), which the loader applies and the planner weighs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ class ModelSpec:
 
     `num_frames`, `fps`, `height` and `width` are what the model was trained to produce;
     `components` maps each pipeline component name to its architecture config (the keys of the
-    published checkpoint's config files).
+    published checkpoint's config files). `dtype` is the half precision the model is run in on
+    a GPU ("fp16", or "bf16" for the transformer models, which overflow in fp16). `defaults`
+    are the settings a run of this model takes unless told otherwise (steps, guidance, the
+    size and frame count above), layered over the profile's (`svlab.run.settings`).
+    `published_params` are the parameter counts the publishers give per component, in
+    billions: whole numbers are the nominal sizes of the model names ("2B", "14B"), others
+    counts to two decimals; the tests check the architecture against them.
     """
 
     id: str
@@ -41,13 +49,17 @@ class ModelSpec:
     width: int
     description: str
     components: dict[str, dict] = field(hash=False, repr=False)
+    dtype: str = "fp16"
+    defaults: dict[str, Any] = field(default_factory=dict, hash=False, repr=False)
+    published_params: dict[str, float] = field(default_factory=dict, hash=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec without its architecture, for listings."""
         return {
             "id": self.id, "family": self.family, "hub_id": self.hub_id,
             "num_frames": self.num_frames, "fps": self.fps, "height": self.height,
-            "width": self.width, "description": self.description,
+            "width": self.width, "dtype": self.dtype, "description": self.description,
+            "defaults": dict(self.defaults),
         }
 
 
@@ -59,8 +71,15 @@ class Family(abc.ABC):
     denoiser: str  # the component called once per denoising step ("unet", "transformer")
     weighted: tuple[str, ...]  # components with weights, the denoiser first
     takes_prompt: bool = False  # whether the pipeline is conditioned on text too
+    text_encoder: str | None = None  # the component `free_text_encoder` frees, if any
+    also_loads: tuple[str, ...] = ()  # other pipeline classes whose folders this one loads
     remedies: tuple[str, ...] = ()  # the recovery ladder, in order (see svlab.run.recovery)
     stages: tuple[str, ...] = ()  # the stages `trace` predicts, in order
+    options: frozenset[str] = frozenset()  # memory options it takes (svlab.config.MEMORY_OPTIONS)
+    xformers: bool = True  # whether the pipeline's attention can run on xFormers
+    # submodules ("vae.decoder") called once per chunk of frames, whose steady calls the
+    # memory planner replays instead of tracing again (svlab.memory.tracing.replaying)
+    repeated: tuple[str, ...] = ()
     specs: tuple[ModelSpec, ...] = ()
 
     @abc.abstractmethod
@@ -72,14 +91,38 @@ class Family(abc.ABC):
     def build_extras(self, spec: ModelSpec) -> dict[str, Any]:
         """The components without weights (scheduler, image processor, tokenizer)."""
 
-    def check(self, spec: ModelSpec, *, height: int, width: int, num_frames: int) -> None:
+    def weighted_of(self, spec: ModelSpec) -> tuple[str, ...]:
+        """The weighted components `spec` has, the denoiser first (a family's models may lack
+        some: Wan2.2 has no image encoder, only A14B a second expert)."""
+        return tuple(c for c in self.weighted if c in spec.components)
+
+    def check(self, spec: ModelSpec, *, height: int, width: int, num_frames: int,
+              config=None) -> None:
         """Raise ConfigError naming a size or frame count this family's models cannot take,
-        and what they accept."""
+        and what they accept; with `config` (a VideoConfig), also a family-specific setting
+        the model cannot honour."""
 
     @abc.abstractmethod
     def call_arguments(self, config, image, prompt: str | None) -> dict[str, Any]:
         """Keyword arguments of the pipeline call for `config` (without generator, output
         type and callback, which the runner adds)."""
+
+    def unpack(self, pipe, latents, config):
+        """The latents of `pipe(..., output_type="latent")` as `decode` takes them. Some
+        pipelines return packed tokens whose video shape only the call's settings tell."""
+        return latents
+
+    def encode_prompt(self, pipe, config, prompt: str | None) -> dict[str, Any]:
+        """The text encoder's output as keyword arguments of the pipeline call (replacing the
+        prompt and negative prompt of `call_arguments`), computed by the pipeline's own
+        `encode_prompt`, so that a run with `free_text_encoder` gives the same frames. Only
+        families with a `text_encoder` implement it."""
+        raise NotImplementedError(f"{self.name} has no text encoder")
+
+    def guidance(self, settings) -> bool:
+        """Whether a run with `settings` (a VideoConfig or a PlanSettings) uses classifier-free
+        guidance, i.e. runs the denoiser on a conditional and an unconditional input."""
+        return settings.max_guidance_scale > 1
 
     @abc.abstractmethod
     def decode(self, pipe, latents, decode_chunk_size: int):

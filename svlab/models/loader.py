@@ -18,11 +18,13 @@ import logging
 import time
 import weakref
 
+from ..config import OFFLOAD
 from ..errors import ConfigError, ModelUnavailableError
 from ..records import ModelInfo
+from . import placement
 from .build import pipeline_class, quiet_libraries
 from .family import Family
-from .registry import family_by_pipeline
+from .registry import family_by_pipeline, get_spec, is_registered
 from .resolve import FALLBACK, ResolvedModel, choose_model, resolve_model
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,9 @@ class VideoModelLoader:
         self.resolved = resolved
         self.pipeline = None
         self.family: Family | None = None
+        self.skipped: list[str] = []  # memory settings the family cannot take, left off
         self.device = resolve_device(config.device)
-        self.dtype_name = _pick_dtype(config, self.device)
+        self.dtype_name = _pick_dtype(config, self.device, _half_precision(config.model))
         self.attention = _pick_attention(config.attention, self.device)
         self.info = ModelInfo(device=self.device, dtype=self.dtype_name,
                               vae_dtype=self.dtype_name, attention=self.attention,
@@ -116,6 +119,23 @@ class VideoModelLoader:
         self.family = family
         self.info.family, self.info.model = family.name, model
         self._set_attention()
+        self.skipped = placement.unsupported(family, self.config)
+        if self.skipped:
+            log.warning("%s: no effect on %s, left off (it takes: %s)",
+                        ", ".join(self.skipped), model, ", ".join(sorted(family.options)))
+        self.info.skipped = list(self.skipped)
+        if self.config.layerwise_casting and "layerwise_casting" not in self.skipped:
+            placement.cast_layerwise(self.pipeline, family,
+                                     getattr(torch, DTYPE_NAMES[self.dtype_name]))
+            self.info.layerwise_casting = True
+        if self.config.vae_tiling and "vae_tiling" not in self.skipped:
+            placement.set_vae_tiling(self.pipeline, True)
+            self.info.vae_tiling = True
+        if self.config.vae_slicing and "vae_slicing" not in self.skipped:
+            placement.set_vae_slicing(self.pipeline, True)
+            self.info.vae_slicing = True
+        self.info.free_text_encoder = bool(self.config.free_text_encoder
+                                           and "free_text_encoder" not in self.skipped)
         try:
             self.set_offload(self.config.offload)
             out_of_memory = False
@@ -125,9 +145,9 @@ class VideoModelLoader:
             self.unload()
             raise ModelUnavailableError(
                 f"out of memory placing {model} on {self.device} with "
-                f"offload={self.config.offload!r}; offload='model' or 'sequential' needs less "
-                "memory")
-        if self.config.forward_chunking:
+                f"offload={self.config.offload!r}; offload='model', 'block' or 'sequential' "
+                "needs less memory")
+        if self.config.forward_chunking and "forward_chunking" not in self.skipped:
             self.enable_forward_chunking()
         if self.config.compile:
             self._compile()
@@ -141,6 +161,12 @@ class VideoModelLoader:
         return resolve_model(name)
 
     def _set_attention(self) -> None:
+        if self.attention == "xformers" and not self.family.xformers:
+            if self.config.attention == "xformers":
+                raise ModelUnavailableError(
+                    f"attention='xformers' cannot run {self.family.name}'s transformer; use "
+                    "attention='sdpa' (PyTorch's fused attention) or 'auto'")
+            self.attention = self.info.attention = "sdpa"
         if self.attention == "xformers":
             self.pipeline.enable_xformers_memory_efficient_attention()
         else:
@@ -167,11 +193,13 @@ class VideoModelLoader:
 
     def set_offload(self, mode: str) -> None:
         """Place the pipeline: "none" (all on the device), "model" (one whole model at a time on
-        the GPU, the rest in CPU memory) or "sequential" (submodule by submodule: least VRAM,
-        slowest). Offloading is a no-op on a CPU, where the weights are in CPU memory already;
-        that is logged and recorded as offload "none"."""
-        if mode not in ("none", "model", "sequential"):
-            raise ConfigError(f"unknown offload {mode!r}; accepted: none, model, sequential")
+        the GPU, the rest in CPU memory), "block" or "leaf" (diffusers' group offloading: one
+        block, or one layer, at a time, the next prefetched on a CUDA stream) or "sequential"
+        (submodule by submodule: least VRAM, slowest). Offloading is a no-op on a CPU, where
+        the weights are in CPU memory already; that is logged and recorded as offload
+        "none"."""
+        if mode not in OFFLOAD:
+            raise ConfigError(f"unknown offload {mode!r}; accepted: {', '.join(OFFLOAD)}")
         pipe = self._require_loaded()
         self.info.offload_requested = mode
         if self.device == "cpu":
@@ -180,13 +208,8 @@ class VideoModelLoader:
                          mode)
             pipe.to("cpu")
             mode = "none"
-        elif mode == "none":
-            pipe.remove_all_hooks()
-            pipe.to(self.device)
-        elif mode == "model":
-            pipe.enable_model_cpu_offload(device=self.device)
         else:
-            pipe.enable_sequential_cpu_offload(device=self.device)
+            placement.place(pipe, mode, self.device)
         self.info.offload = mode
         if mode != "none":
             log.info("offload set to %s", mode)
@@ -255,10 +278,16 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _pick_dtype(config, device: str) -> str:
+def _pick_dtype(config, device: str, half: str = "fp16") -> str:
     if config.dtype != "auto":
         return config.dtype
-    return "fp16" if device == "cuda" and config.use_fp16 else "fp32"
+    return half if device == "cuda" and config.use_fp16 else "fp32"
+
+
+def _half_precision(model: str) -> str:
+    """The half precision a registry model runs in (bf16 for the transformer models, which
+    overflow in fp16); fp16 for anything else."""
+    return get_spec(model).dtype if is_registered(model) else "fp16"
 
 
 def _pick_attention(attention: str, device: str) -> str:

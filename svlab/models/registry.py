@@ -1,16 +1,17 @@
 """The registry: every model family svlab runs, and every named model of each.
 
-A family is one module (`svd.py`) implementing `svlab.models.family.Family`; adding one means
+A family is one module (`svd.py`, `ltx.py`, `wan.py`, `cogvideox.py`) implementing `svlab.models.family.Family`; adding one means
 writing that module and listing its `FAMILY` here. Listing specs imports no heavy library.
 """
 
 from __future__ import annotations
 
 from ..errors import ConfigError, unknown_choice
-from . import svd
+from . import cogvideox, ltx, svd, wan
 from .family import Family, ModelSpec
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (svd.FAMILY,)}
+FAMILIES: dict[str, Family] = {
+    family.name: family for family in (svd.FAMILY, ltx.FAMILY, wan.FAMILY, cogvideox.FAMILY)}
 _SPECS: dict[str, ModelSpec] = {spec.id: spec for f in FAMILIES.values() for spec in f.specs}
 
 
@@ -38,8 +39,9 @@ def family_of(spec: ModelSpec) -> Family:
 
 def family_by_pipeline(pipeline_class: str) -> Family | None:
     """The family whose diffusers pipeline class is `pipeline_class` (a checkpoint folder's
-    model_index.json names it), or None."""
-    return next((f for f in FAMILIES.values() if f.pipeline_class == pipeline_class), None)
+    model_index.json names it), or that loads folders saved as that class; or None."""
+    return (next((f for f in FAMILIES.values() if f.pipeline_class == pipeline_class), None)
+            or next((f for f in FAMILIES.values() if pipeline_class in f.also_loads), None))
 
 
 def spec_by_hub_id(hub_id: str) -> ModelSpec | None:

@@ -167,7 +167,9 @@ def inspect_folder(path: Path) -> tuple[Path, Family]:
         accepted = ", ".join(f.pipeline_class for f in FAMILIES.values())
         raise ModelUnavailableError(
             f"{path} holds a {found or 'unknown'} pipeline; svlab runs {accepted}")
-    for component in family.weighted:
+    present = [c for c in family.weighted if c == family.denoiser
+               or isinstance(index.get(c), list) and index[c][0] is not None]
+    for component in present:  # a family's models may lack some (Wan2.2: no image encoder)
         folder = path / component
         if not (folder / "config.json").is_file():
             raise ModelUnavailableError(f"{path} is incomplete: {component}/config.json is missing")

@@ -72,6 +72,7 @@ class StableVideoDiffusion(Family):
     remedies = ("smaller_decode_chunks", "forward_chunking", "model_offload",
                 "sequential_offload")
     stages = ("image_encoding", "denoising", "decoding")
+    options = frozenset({"forward_chunking", "decode_chunks"})
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):
@@ -93,7 +94,8 @@ class StableVideoDiffusion(Family):
             "feature_extractor": CLIPImageProcessor(**spec.components["feature_extractor"]),
         }
 
-    def check(self, spec: ModelSpec, *, height: int, width: int, num_frames: int) -> None:
+    def check(self, spec: ModelSpec, *, height: int, width: int, num_frames: int,
+              config=None) -> None:
         for name, value in (("height", height), ("width", width)):
             if not isinstance(value, int) or value < 8 or value % 8:
                 raise ConfigError(f"{name}={value} cannot be taken by {spec.id}: Stable Video "

@@ -9,6 +9,11 @@ is retried without denoising again. For Stable Video Diffusion:
 3. then model offload, then sequential offload;
 4. then give up: the caller answers with the fallback engine.
 
+For the transformer families (LTX-Video, Wan, CogVideoX): VAE tiling first (the video VAE's
+decoding, or encoding of the conditioning video, is the usual peak and tiling costs little
+time), then the text encoder moved off the device once its embeddings are made, then model
+offload, block-level group offload and sequential offload.
+
 NaN or all-black frames (a VAE overflowing in fp16) are decoded again with the VAE in fp32.
 Every step is appended to `recovery` as a `RecoveryStep`, which goes into the manifest.
 """
@@ -21,8 +26,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import VideoConfig
 from ..memory import StageTracker
 from ..models import VideoModelLoader
+from ..models.placement import set_vae_tiling
 from ..records import RecoveryStep
 from .stages import Callback, decode, denoise, to_uint8
 
@@ -37,6 +44,7 @@ class Ladder:
 
     loader: VideoModelLoader
     chunk: int
+    config: VideoConfig | None = None  # the run's settings, as remedies change them
     applied: set[str] = field(default_factory=set)
 
 
@@ -68,6 +76,22 @@ def _offload(mode: str) -> Callable[[Ladder], str]:
     return apply
 
 
+def _vae_tiling(ladder: Ladder) -> str:
+    set_vae_tiling(ladder.loader.pipeline, True)
+    ladder.loader.info.vae_tiling = True
+    return "enable VAE tiling"
+
+
+def _free_text_encoder(ladder: Ladder) -> str:
+    ladder.config = ladder.config.replace(free_text_encoder=True)
+    ladder.loader.info.free_text_encoder = True
+    return "move the text encoder off the device after encoding the prompt"
+
+
+def _offloaded(ladder: Ladder) -> str:
+    return ladder.loader.info.offload_requested
+
+
 RUNGS = {rung.name: rung for rung in (
     Rung("smaller_decode_chunks", lambda stage, l: stage == "decoding" and l.chunk > 1,
          _halve_chunk, repeatable=True),
@@ -77,6 +101,12 @@ RUNGS = {rung.name: rung for rung in (
     Rung("model_offload", lambda stage, l: l.loader.config.offload == "none", _offload("model")),
     Rung("sequential_offload", lambda stage, l: l.loader.config.offload != "sequential",
          _offload("sequential")),
+    Rung("vae_tiling", lambda stage, l: not l.loader.pipeline.vae.use_tiling, _vae_tiling),
+    Rung("free_text_encoder",
+         lambda stage, l: stage == "denoising" and _offloaded(l) == "none"
+         and not l.config.free_text_encoder, _free_text_encoder),
+    Rung("block_offload", lambda stage, l: _offloaded(l) in ("none", "model"),
+         _offload("block")),
 )}
 
 
@@ -105,13 +135,13 @@ def run_with_recovery(
     import torch
 
     pipe, family = loader.pipeline, loader.family
-    ladder = Ladder(loader, config.decode_chunk_size or config.num_frames)
+    ladder = Ladder(loader, config.decode_chunk_size or config.num_frames, config)
     latents = None
     while True:
         try:
             if latents is None:
-                latents = denoise(pipe, family, image, prompt, config, tracker=tracker,
-                                  callback=callback)
+                latents = denoise(pipe, family, image, prompt, ladder.config,
+                                  tracker=tracker, callback=callback)
             if callback is not None:
                 callback({"stage": "decoding"})
             with tracker.stage("decoding"):

@@ -1,6 +1,10 @@
 """The one way settings become the config of a run: a profile name, a settings mapping or a
 `VideoConfig`, plus a file and overrides, validated against the model that will run it and,
-for the `auto` profile, fitted to the GPU by the memory planner."""
+for the `auto` profile, fitted to the GPU by the memory planner.
+
+A registry model's own defaults (`ModelSpec.defaults`: its size, frames, fps, steps and
+guidance) lie between the profile and the file: `--model wan2.1-i2v-14b-480p` alone runs at
+480x832, 81 frames, while any setting given explicitly still wins."""
 
 from __future__ import annotations
 
@@ -47,9 +51,25 @@ def _load(profile: str | None, file, overrides: dict[str, Any]) -> VideoConfig:
     file_profile = from_file.pop("profile", None)
     profile = profile or file_profile or "standard"
     settings = {**from_file, **overrides}  # the file's settings, then the overrides
+    base = "standard" if profile == AUTO_PROFILE else profile
+    model = settings.get("model", load_config(base).model)
+    settings = {**model_defaults(model), **settings}
     if profile == AUTO_PROFILE:
         return fit_to_vram(load_config("standard", overrides=settings))
     return load_config(profile, overrides=settings)
+
+
+def model_defaults(model) -> dict[str, Any]:
+    """The settings a registry model runs at unless told otherwise: its size, frame count
+    and fps, then its `defaults` (steps, guidance). Empty for Stable Video Diffusion, whose
+    reference settings are the profiles', and for anything not in the registry."""
+    if not isinstance(model, str) or not is_registered(model):
+        return {}
+    spec = get_spec(model)
+    if not spec.defaults:
+        return {}
+    return {"height": spec.height, "width": spec.width, "num_frames": spec.num_frames,
+            "fps": spec.fps, **spec.defaults}
 
 
 def frames_bytes(config: VideoConfig) -> int:
@@ -95,4 +115,4 @@ def check_model_settings(config: VideoConfig) -> None:
     if is_registered(config.model):
         spec = get_spec(config.model)
         family_of(spec).check(spec, height=config.height, width=config.width,
-                              num_frames=config.num_frames)
+                              num_frames=config.num_frames, config=config)

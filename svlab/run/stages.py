@@ -7,7 +7,10 @@
 `denoise` makes the family's pipeline call with `output_type="latent"`, timed as the family's
 conditioning stage (image and text encoding) until the denoiser's first call and as
 "denoising" from then on; `decode` turns the latents into frames on its own, so that a decoding
-failure can be retried without denoising again. The generation service (through the recovery
+failure can be retried without denoising again. With `free_text_encoder`, the prompt is encoded
+by the pipeline's own `encode_prompt` first and the text encoder leaves the device before the
+call, which then takes the embeddings: the same frames, without the encoder's weights beside
+the denoiser. The generation service (through the recovery
 ladder), the memory measurements, the GPU check and the tests all run models through here.
 """
 
@@ -42,16 +45,34 @@ def denoise(pipe, family: Family, image, prompt: str | None, config, *,
             callback({"stage": "denoising", "step": i + 1, "steps": steps})
         return {}
 
+    arguments = family.call_arguments(config, image, prompt)
     try:
         with encoding_then_denoising(tracker, family.stages[0], getattr(pipe, family.denoiser)):
-            return pipe(
-                **family.call_arguments(config, image, prompt),
+            if config.free_text_encoder and family.text_encoder is not None:
+                arguments.update(encode_then_free(pipe, family, config, prompt))
+            latents = pipe(
+                **arguments,
                 generator=torch.Generator("cpu").manual_seed(config.seed),
                 output_type="latent",
                 callback_on_step_end=on_step_end,
             ).frames
+            return family.unpack(pipe, latents, config)
     finally:
         bar.close()
+
+
+def encode_then_free(pipe, family: Family, config, prompt: str | None) -> dict[str, Any]:
+    """The prompt's embeddings as call arguments, made on the pipeline's device, after which the
+    text encoder goes back to CPU memory (it returns for the next prompt). Where an offload
+    mode places the encoder (accelerate's or diffusers' hooks), that mode moves it instead."""
+    encoder = getattr(pipe, family.text_encoder)
+    managed = hasattr(encoder, "_hf_hook") or hasattr(encoder, "_diffusers_hook")
+    if not managed:
+        encoder.to(pipe.device)
+    embeddings = family.encode_prompt(pipe, config, prompt)
+    if not managed:
+        encoder.to("cpu")
+    return embeddings
 
 
 def decode(pipe, family: Family, latents, decode_chunk_size: int) -> np.ndarray:

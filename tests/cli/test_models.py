@@ -38,21 +38,31 @@ def test_models_json_lists_the_registry_without_weights(capsys, tmp_path):
     code, out, _ = run(capsys, "models", "--json")
     report = json.loads(out)
     rows = {row["id"]: row for row in report["models"]}
-    assert code == 0 and list(rows) == ["svd", "svd-xt", "svd-xt-1-1", "tiny"]
+    assert code == 0 and list(rows)[:4] == ["svd", "svd-xt", "svd-xt-1-1", "tiny"]
+    assert {"ltx-video", "tiny-ltx", "wan2.1-i2v-14b-480p", "wan2.2-i2v-a14b", "tiny-wan",
+            "cogvideox-5b-i2v", "tiny-cogvideox"} <= set(rows)
+    assert rows["wan2.2-i2v-a14b"]["dtype"] == "bf16" and rows["tiny-wan"]["available"]
     assert rows["svd-xt"]["available"] is False
     assert "stabilityai/stable-video-diffusion-img2vid-xt" in rows["svd-xt"]["reason"]
     assert rows["tiny"]["available"] is True and rows["tiny"]["path"] is None
     assert not (tmp_path / "models" / "tiny").exists()  # listing builds nothing
     assert report["auto"]["model"] == "fallback"
     assert report["hf_cache"] == str(tmp_path / "hf" / "hub")
+    # each model's predicted peak at its default settings, from the planner (no weights)
+    from svlab.memory import plan_memory
+
+    a14b = rows["wan2.2-i2v-a14b"]
+    assert a14b["peak_bytes"] == plan_memory("wan2.2-i2v-a14b", dtype="bf16")["peak_bytes"]
+    assert a14b["peak_bytes"] > rows["wan2.2-ti2v-5b"]["peak_bytes"] > 0
+    assert set(a14b["params"]) == {"transformer", "transformer_2", "vae", "text_encoder"}
 
 
 def test_tiny_model_then_models_finds_it(capsys, tmp_path):
     code, out, _ = run(capsys, "tiny-model", str(tmp_path / "models" / "tiny"), "--json")
     assert code == 0 and json.loads(out)["path"] == str(tmp_path / "models" / "tiny")
     assert (tmp_path / "models" / "tiny" / "model_index.json").is_file()
-    _, out, _ = run(capsys, "models", "--json")
-    tiny = json.loads(out)["models"][-1]
+    _, out, _ = run(capsys, "models", "--json", "--no-peaks")
+    tiny = {m["id"]: m for m in json.loads(out)["models"]}["tiny"]
     assert tiny["found_in"] == "SVLAB_MODELS_DIR" and tiny["path"].endswith("tiny")
 
 

@@ -68,8 +68,9 @@ def test_fp32_doubles_the_weights_and_the_fp16_vae_encodes_in_fp32():
 def test_meta_trace_equals_the_live_tensor_bytes_of_a_real_decode():
     """The prediction's method, checked against the real thing: decode real latents with the
     tiny model's real pipeline, through diffusers' own `decode_latents` and postprocessing as
-    svlab's runner calls them, and count its live tensor storage the same way."""
-    from svlab.memory.tracing import LiveBytes
+    svlab's runner calls them, and count its live tensor storage (and the CPU kernels'
+    scratch) the same way."""
+    from svlab.memory.tracing import LiveBytes, cpu_kernel_scratch
     from svlab.models import build_pipeline, family_of, get_spec
     from svlab.run.stages import decode
 
@@ -78,7 +79,7 @@ def test_meta_trace_equals_the_live_tensor_bytes_of_a_real_decode():
     spec = get_spec("tiny")
     pipe = build_pipeline(spec)
     latents = torch.zeros(1, 4, 4, 32 // 8, 48 // 8)
-    live = LiveBytes()
+    live = LiveBytes(scratch=cpu_kernel_scratch)
     with live.mode:
         live.reset()
         frames = decode(pipe, family_of(spec), latents, 3)
