@@ -104,6 +104,23 @@ def test_runs_a_prompt(worker):
     assert not [p for p in worker.data.videos.iterdir() if p.name.startswith(".")]
 
 
+def test_any_registered_model_runs_as_a_task(worker):
+    """An image task and a storyboard task, each naming a transformer family's tiny model:
+    the model makes the frames (no fallback), and the manifest says which."""
+    image_task = _submit(worker, {"prompt": "a dog runs", "image": "uploads/noise.png",
+                                  "settings": {"model": "tiny-wan", "num_frames": 5,
+                                               "num_inference_steps": 2}})
+    board_task = _submit(worker, {"storyboard": {
+        "settings": {"model": "tiny-ltx", "num_frames": 9, "num_inference_steps": 2},
+        "scenes": [{"text": "清晨", "image": "big.png"}]}})
+    for task_id, model in ((image_task, "tiny-wan"), (board_task, "tiny-ltx")):
+        done = _wait(worker, task_id, timeout=300)
+        assert done["status"] == "succeeded", done["error"]
+        manifest = done["manifest"]
+        clip = manifest["scenes"][0] if "scenes" in manifest else manifest
+        assert clip["engine"] == "model" and clip["model_info"]["model"] == model, clip
+
+
 def test_cancel_at_keyframes(worker):
     scenes = [{"text": f"第{i}幕", "image": "big.png"} for i in range(30)]
     task_id = _submit(worker, {"storyboard": {"scenes": scenes}})
