@@ -1,14 +1,15 @@
-"""Full-size SVD-XT on a CUDA machine: seconds and peak VRAM per loading option.
+"""Full-size SVD-XT and LTX-Video on a CUDA machine: seconds and peak VRAM per loading option.
 
 Claims measured: what a 25-frame 1024x576 clip costs with svlab's loader under the `standard`
 and `low-vram` profile settings (the clip size held at 25x576x1024 for both, so only the
 memory settings differ: model offload, decode chunk 2, forward chunking), PyTorch SDPA against
-xFormers when xFormers is installed, and with `torch.compile` of the UNet.
+xFormers when xFormers is installed, and with `torch.compile` of the UNet; then LTX-Video
+(2B, with its T5 text encoder) at its own default size (121 frames of 512x704), bf16.
 
-No download: the SVD-XT architecture is built from the registry with random fp16 weights and
-written once as an ordinary diffusers folder, which `VideoModelLoader` then loads like any
-checkpoint. Speed and memory do not depend on the weights' values (the frames do, and are
-not looked at beyond counting NaNs).
+No download: each architecture is built from the registry with random weights (fp16 for
+SVD-XT, bf16 for LTX-Video) and written once as an ordinary diffusers folder, which
+`VideoModelLoader` then loads like any checkpoint. Speed and memory do not depend on the
+weights' values (the frames do, and are not looked at beyond counting NaNs).
 
 Each run is a process of its own (a fresh CUDA context, so no memory or compiled graph of an
 earlier run is counted, and a run that outlasts the remaining time budget is stopped and
@@ -54,13 +55,18 @@ RESULT = Path(__file__).with_name("results") / "gpu_check.json"
 WORK = Path(__file__).with_name("work")
 CLIP = dict(height=576, width=1024, num_frames=25)
 DRY_CLIP = dict(height=64, width=64, num_frames=4)
-# name -> (profile, overrides): the loading options each run measures.
+PROMPT = "a calm sea under a cloudy sky, the camera moving slowly"  # for the models taking one
+# name -> (model, profile, overrides): the model and loading options each run measures, in the
+# order they run (the time budget stops the last ones first).
 RUNS = {
-    "standard-sdpa": ("standard", dict(attention="sdpa")),
-    "low-vram-sdpa": ("low-vram", dict(attention="sdpa")),
-    "standard-xformers": ("standard", dict(attention="xformers")),
-    "standard-sdpa-compile": ("standard", dict(attention="sdpa", compile=True)),
+    "standard-sdpa": ("svd-xt", "standard", dict(attention="sdpa")),
+    "low-vram-sdpa": ("svd-xt", "low-vram", dict(attention="sdpa")),
+    "ltx-video-standard": ("ltx-video", "standard", dict(attention="sdpa", dtype="bf16")),
+    "standard-xformers": ("svd-xt", "standard", dict(attention="xformers")),
+    "standard-sdpa-compile": ("svd-xt", "standard", dict(attention="sdpa", compile=True)),
 }
+# model -> its tiny stand-in for a dry run on the CPU
+TINY = {"svd-xt": "tiny", "ltx-video": "tiny-ltx"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,15 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or RESULT
 
     WORK.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    folder = write_tiny_model(WORK / "tiny") if args.dry_run else write_random_svd_xt(
-        WORK / "svd-xt-random-fp16")
-    prepare_seconds = time.perf_counter() - start
-    print(f"model folder {folder} ready in {prepare_seconds:.1f}s", flush=True)
-
+    prepare_seconds: dict[str, float] = {}
+    folders: dict[str, Path] = {}
     results: dict[str, dict] = {}
     for name in runs:
-        if RUNS[name][1].get("attention") == "xformers" and not (device == "cuda"
+        model = RUNS[name][0]
+        if model not in folders:  # written when first needed, inside the time budget
+            start = time.perf_counter()
+            folders[model] = write_tiny_model(WORK / TINY[model], TINY[model]) \
+                if args.dry_run else write_random_model(model, WORK / f"{model}-random")
+            prepare_seconds[model] = round(time.perf_counter() - start, 1)
+            print(f"model folder {folders[model]} ready in {prepare_seconds[model]}s",
+                  flush=True)
+        if RUNS[name][2].get("attention") == "xformers" and not (device == "cuda"
                                                                 and xformers_available()):
             results[name] = {"skipped": "xformers is not installed (or not usable) here"}
             continue
@@ -111,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if left < 30:
             results[name] = {"skipped": f"time budget of {args.budget_s:.0f}s spent"}
             continue
-        command = [sys.executable, __file__, "--one", name, "--model-folder", str(folder),
+        command = [sys.executable, __file__, "--one", name,
+                   "--model-folder", str(folders[model]),
                    "--steps", str(steps), "--repeats", str(args.repeats)]
         command += ["--dry-run"] if args.dry_run else []
         try:
@@ -129,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "claim": "seconds and peak VRAM of a 25-frame 1024x576 SVD-XT clip (random fp16 "
-                 "weights) per loading option",
+                 "weights) per loading option, and of LTX-Video at its default size (bf16)",
         "dry_run": args.dry_run,
         "clip": clip, "steps": steps, "repeats": args.repeats,
-        "prepare_seconds": round(prepare_seconds, 1),
+        "prepare_seconds": prepare_seconds,
         "environment": environment(device),
         "runs": results,
         "comparisons": comparisons(results),
@@ -142,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_random_svd_xt(folder: Path) -> Path:
-    """SVD-XT's full architecture with random fp16 weights, saved as a diffusers folder."""
+def write_random_model(model: str, folder: Path) -> Path:
+    """`model`'s full architecture with random weights in its preferred dtype (fp16 for SVD,
+    bf16 for the transformer families), saved as a diffusers folder."""
     if (folder / "model_index.json").is_file():
         return folder
-    pipe = build_pipeline(get_spec("svd-xt"), dtype=torch.float16, device="cuda")
+    spec = get_spec(model)
+    dtype = torch.bfloat16 if spec.dtype == "bf16" else torch.float16
+    pipe = build_pipeline(spec, dtype=dtype, device="cuda")
     pipe.save_pretrained(folder, safe_serialization=True)
     del pipe
     torch.cuda.empty_cache()
@@ -156,8 +170,13 @@ def write_random_svd_xt(folder: Path) -> Path:
 def run_one(args) -> int:
     """One run, in this (child) process; its result is the last line of stdout, as JSON."""
     device = "cpu" if args.dry_run else "cuda"
-    clip = DRY_CLIP if args.dry_run else CLIP
-    profile, overrides = RUNS[args.one]
+    model, profile, overrides = RUNS[args.one]
+    if model == "svd-xt":
+        clip = DRY_CLIP if args.dry_run else CLIP
+    else:  # the model's own default size
+        spec = get_spec(TINY[model] if args.dry_run else model)
+        clip = dict(height=spec.height, width=spec.width, num_frames=spec.num_frames,
+                    fps=spec.fps)
     config = load_config(profile, overrides=dict(
         overrides, **clip, model=str(args.model_folder), num_inference_steps=args.steps,
         device=device, **({"dtype": "fp32"} if args.dry_run else {})))
@@ -187,7 +206,7 @@ def measure(config, image: Image.Image, *, repeats: int, device: str) -> dict:
         return round(statistics.median(t[key] for t in timed), 3)
 
     peaks = {stage: max(t["stages"][stage].peak_bytes or 0 for t in timed)
-             for stage in ("image_encoding", "denoising", "decoding")}
+             for stage in loader.family.stages}
     return {
         "settings": {k: getattr(config, k) for k in (
             "num_inference_steps", "decode_chunk_size", "offload", "forward_chunking",
@@ -222,7 +241,7 @@ def generate(loader, image, config, *, steps: int, device: str) -> dict:
         stamps.append(time.perf_counter())
 
     start = time.perf_counter()
-    latents = denoise(loader.pipeline, loader.family, image, None, config, tracker=tracker,
+    latents = denoise(loader.pipeline, loader.family, image, PROMPT, config, tracker=tracker,
                       callback=on_step)
     with tracker.stage("decoding"):
         frames = decode(loader.pipeline, loader.family, latents,
@@ -232,7 +251,7 @@ def generate(loader, image, config, *, steps: int, device: str) -> dict:
     steps_taken = np.diff(stamps) if len(stamps) > 1 else np.array([float("nan")])
     return {
         "seconds": seconds,
-        "encoding_seconds": table["image_encoding"].seconds,
+        "encoding_seconds": table[loader.family.stages[0]].seconds,
         "denoising_seconds": table["denoising"].seconds,
         "decoding_seconds": table["decoding"].seconds,
         "step_seconds": float(np.median(steps_taken)),
@@ -242,11 +261,12 @@ def generate(loader, image, config, *, steps: int, device: str) -> dict:
 
 
 def comparisons(results: dict[str, dict]) -> dict:
-    """Ratios against the standard SDPA run, for the runs that finished."""
+    """Ratios against the standard SDPA run, for the runs of the same model that finished."""
     base = results.get("standard-sdpa", {})
     out = {}
     for name, run in results.items():
-        if name == "standard-sdpa" or "seconds" not in run or "seconds" not in base:
+        if name == "standard-sdpa" or RUNS[name][0] != RUNS["standard-sdpa"][0] or \
+                "seconds" not in run or "seconds" not in base:
             continue
         out[name] = {"seconds_ratio": round(run["seconds"] / base["seconds"], 3),
                      "step_seconds_ratio": round(run["step_seconds"] / base["step_seconds"], 3)}
