@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full-size SVD-XT (and LTX-Video 2B) speed and VRAM check on a CUDA machine: one command, under
-# H200. See benchmarks/gpu_check.py for what is measured.
+# 8 minutes on an H200. See benchmarks/gpu_check.py for what is measured.
 #
 #   benchmarks/gpu_check.sh prepare     here, with PyPI reachable: fetch the wheels the GPU
 #                                       machine lacks (diffusers) into .whl/ (git-ignored)
