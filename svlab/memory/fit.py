@@ -78,6 +78,8 @@ def fit_table(models: list[str] | None = None, budgets_gib=BUDGETS_GIB, *,
                 continue
             chosen = {k: v for k, v in found["settings"].items()
                       if k != "dtype" and (v is True or k == "offload")}
+            if found["settings"].get("decode_chunk_size", spec.num_frames) < spec.num_frames:
+                chosen["decode_chunk_size"] = found["settings"]["decode_chunk_size"]
             cells.append(FitCell(vram, True, chosen, found["peak_bytes"]))
         rows.append(ModelFit(spec.id, spec.family, spec.height, spec.width, spec.num_frames,
                              spec.dtype, dict(plan["params"]), plan["peak_bytes"], cells))
@@ -105,5 +107,7 @@ def _cell(cell: FitCell) -> str:
         return "no"
     options = [k.replace("_", " ") for k, v in cell.settings.items() if v is True]
     offload = cell.settings.get("offload", "none")
+    chunk = cell.settings.get("decode_chunk_size")
+    options += [f"decode chunk {chunk}"] if chunk else []
     what = ", ".join(([] if offload == "none" else [f"{offload} offload"]) + options) or "as is"
     return f"{what}: {gib(cell.peak_bytes):.1f}"

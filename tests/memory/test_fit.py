@@ -20,6 +20,8 @@ def test_each_cell_is_the_recommendation_for_that_budget():
                 expected = recommend(row.model, vram_bytes=cell.vram_bytes)
                 assert cell.peak_bytes == expected["peak_bytes"]
                 assert cell.settings["offload"] == expected["settings"]["offload"]
+                chunk = expected["settings"]["decode_chunk_size"]
+                assert cell.settings.get("decode_chunk_size", row.num_frames) == chunk
     # 80 GiB holds LTX-Video as it is; A14B's two 14B experts need offloading below that
     assert ltx.cells[-1].settings == {"offload": "none"}
     assert a14b.cells[1].fits and a14b.cells[1].settings["offload"] != "none"
@@ -32,3 +34,9 @@ def test_the_markdown_table_has_a_row_per_model_and_a_column_per_budget():
     assert header.split(" | ")[3:5] == ["8 GiB", "80 GiB"]
     assert row.startswith("| `ltx-video` | 512x704, 121 (bf16) |")
     assert "as is: 17.3" in row and "transformer 1.92" in row
+
+
+def test_a_smaller_decode_chunk_is_named_not_called_as_is():
+    (svd,) = fit_table(["svd"], budgets_gib=(12,))
+    assert svd.cells[0].settings == {"offload": "none", "decode_chunk_size": 4}
+    assert "| decode chunk 4: 8.7 |" in fit_markdown([svd])
