@@ -16,7 +16,10 @@ from .cogvideox_configs import (
     TINY_TRANSFORMER, TINY_VAE,
 )
 from .family import ModelSpec
-from .textvideo import TextVideoFamily, tiny_tokenizer, trace_text_encoding, trace_to_numpy
+from .textvideo import (
+    TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
+    trace_to_numpy,
+)
 
 MAX_SEQUENCE_LENGTH = 226  # the transformer's max_text_seq_length: the prompt's tokens
 
@@ -86,15 +89,8 @@ class CogVideoX(TextVideoFamily):
         else:
             step = scale * transformer["patch_size"]
             for name, value in (("height", height), ("width", width)):
-                if value % step:
-                    raise ConfigError(f"{name}={value} cannot be taken by {spec.id}: "
-                                      f"CogVideoX needs a multiple of {step}")
-        temporal = vae["temporal_compression_ratio"]
-        if (num_frames - 1) % temporal:
-            low = (num_frames - 1) // temporal * temporal + 1
-            raise ConfigError(
-                f"num_frames={num_frames} cannot be taken by {spec.id}: CogVideoX takes frame "
-                f"counts of the form {temporal}k+1 (nearest: {low} or {low + temporal})")
+                check_multiple(spec.id, "CogVideoX", name, value, step)
+        check_frame_count(spec.id, "CogVideoX", num_frames, vae["temporal_compression_ratio"])
 
     def call_arguments(self, config, image, prompt: str | None) -> dict[str, Any]:
         return dict(

@@ -17,7 +17,10 @@ from .ltx_configs import (
     LTX_SCHEDULER, LTX_TRANSFORMER, LTX_VAE, T5_XXL_ENCODER, TINY_T5_ENCODER,
     TINY_TRANSFORMER, TINY_VAE,
 )
-from .textvideo import TextVideoFamily, tiny_tokenizer, trace_text_encoding, trace_to_numpy
+from .textvideo import (
+    TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
+    trace_to_numpy,
+)
 
 MAX_SEQUENCE_LENGTH = 128  # the pipeline's default prompt length, in tokens
 
@@ -78,15 +81,8 @@ class LTXVideo(TextVideoFamily):
               config=None) -> None:
         spatial, temporal = _compression(spec.components)
         for name, value in (("height", height), ("width", width)):
-            if value % spatial:
-                raise ConfigError(
-                    f"{name}={value} cannot be taken by {spec.id}: LTX-Video needs a multiple "
-                    f"of {spatial} (nearest: {max(spatial, round(value / spatial) * spatial)})")
-        if (num_frames - 1) % temporal:
-            low = (num_frames - 1) // temporal * temporal + 1
-            raise ConfigError(
-                f"num_frames={num_frames} cannot be taken by {spec.id}: LTX-Video takes frame "
-                f"counts of the form {temporal}k+1 (nearest: {low} or {low + temporal})")
+            check_multiple(spec.id, "LTX-Video", name, value, spatial)
+        check_frame_count(spec.id, "LTX-Video", num_frames, temporal)
         if config is not None and config.num_inference_steps < 2:
             # the scheduler's terminal shift divides by zero on a one-step schedule
             raise ConfigError(f"num_inference_steps={config.num_inference_steps} cannot be "

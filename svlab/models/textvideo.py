@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
+from ..errors import ConfigError
 from ..records import TraceStep
 from .family import Family
 
@@ -40,6 +41,22 @@ def tiny_tokenizer(max_length: int):
 def tiny_vocab_size() -> int:
     """Rows of the tiny text encoders' embedding: room for every id of `tiny_tokenizer`."""
     return 256
+
+
+def check_multiple(spec_id: str, family: str, name: str, value: int, step: int) -> None:
+    """`value` (a height or width) must be a multiple of the latent patch in pixels."""
+    if value % step:
+        raise ConfigError(f"{name}={value} cannot be taken by {spec_id}: {family} needs a "
+                          f"multiple of {step} (nearest: {max(step, round(value / step) * step)})")
+
+
+def check_frame_count(spec_id: str, family: str, num_frames: int, temporal: int) -> None:
+    """The video VAEs compress time by `temporal` after the first frame: counts of k*t + 1."""
+    if (num_frames - 1) % temporal:
+        low = (num_frames - 1) // temporal * temporal + 1
+        raise ConfigError(
+            f"num_frames={num_frames} cannot be taken by {spec_id}: {family} takes frame counts "
+            f"of the form {temporal}k+1 (nearest: {low} or {low + temporal})")
 
 
 class TextVideoFamily(Family):

@@ -13,7 +13,10 @@ from typing import Any
 from ..errors import ConfigError
 from ..records import TraceStep
 from .family import ModelSpec
-from .textvideo import TextVideoFamily, tiny_tokenizer, trace_text_encoding, trace_to_numpy
+from .textvideo import (
+    TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
+    trace_to_numpy,
+)
 from .wan_configs import (
     CLIP_PROCESSOR, CLIP_VIT_H, TINY_CLIP, TINY_PROCESSOR, TINY_TRANSFORMER, TINY_UMT5_ENCODER,
     TINY_VAE, UMT5_XXL_ENCODER, WAN22_5B, WAN22_A14B, WAN22_VAE, WAN_14B, WAN_VAE, unipc,
@@ -130,15 +133,8 @@ class Wan(TextVideoFamily):
         spatial = vae.get("scale_factor_spatial", 8) * transformer["patch_size"][1]
         temporal = vae.get("scale_factor_temporal", 4)
         for name, value in (("height", height), ("width", width)):
-            if value % spatial:
-                raise ConfigError(
-                    f"{name}={value} cannot be taken by {spec.id}: Wan needs a multiple of "
-                    f"{spatial} (nearest: {max(spatial, round(value / spatial) * spatial)})")
-        if (num_frames - 1) % temporal:
-            low = (num_frames - 1) // temporal * temporal + 1
-            raise ConfigError(
-                f"num_frames={num_frames} cannot be taken by {spec.id}: Wan takes frame counts "
-                f"of the form {temporal}k+1 (nearest: {low} or {low + temporal})")
+            check_multiple(spec.id, "Wan", name, value, spatial)
+        check_frame_count(spec.id, "Wan", num_frames, temporal)
         if (config is not None and config.guidance_scale_2 is not None
                 and "transformer_2" not in spec.components):
             raise ConfigError(f"guidance_scale_2 is for the low-noise expert of a two-expert "
