@@ -316,12 +316,16 @@ def _check_range(name: str, value, low, high, *, low_open: bool = False) -> None
 
 
 def check_plan_settings(*, height: int, width: int, num_frames: int,
-                        max_guidance_scale: float) -> None:
+                        max_guidance_scale: float, guidance_scale: float | None = None) -> None:
     """The bounds a clip keeps, for a memory plan too: a plan of a 100000-pixel frame or an
     infinite guidance scale answers nothing a person asked."""
-    if not math.isfinite(max_guidance_scale):
-        raise ConfigError(f"max_guidance_scale must be a finite number, got {max_guidance_scale!r}")
     for name, value in (("height", height), ("width", width)):
         _check_range(name, value, 8, MAX_SIDE)
     _check_range("num_frames", num_frames, 1, MAX_FRAMES)
-    _check_range("max_guidance_scale", max_guidance_scale, 0.0, MAX_GUIDANCE)
+    for name, value in (("max_guidance_scale", max_guidance_scale),
+                        ("guidance_scale", guidance_scale)):
+        if value is None:
+            continue
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        _check_range(name, value, 0.0, MAX_GUIDANCE)

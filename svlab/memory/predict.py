@@ -31,12 +31,11 @@ import copy
 import dataclasses
 import functools
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import MAX_GUIDANCE, MEMORY_OPTIONS, OFFLOAD, check_plan_settings
+from ..config import MEMORY_OPTIONS, OFFLOAD, check_plan_settings
 from ..errors import ConfigError, unknown_choice
 from ..models import Family, ModelSpec, build_modules, family_of, get_spec, list_specs
 from ..models.build import quiet_libraries
@@ -155,11 +154,7 @@ def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
     width = spec.width if width is None else width
     num_frames = spec.num_frames if num_frames is None else num_frames
     check_plan_settings(height=height, width=width, num_frames=num_frames,
-                        max_guidance_scale=max_guidance_scale)
-    if guidance_scale is not None and not (math.isfinite(guidance_scale)
-                                           and 0 <= guidance_scale <= MAX_GUIDANCE):
-        raise ConfigError(f"guidance_scale={guidance_scale!r} is out of range; accepted: a "
-                          f"number from 0 to {MAX_GUIDANCE:g}")
+                        max_guidance_scale=max_guidance_scale, guidance_scale=guidance_scale)
     family.check(spec, height=height, width=width, num_frames=num_frames)
     if dtype not in DTYPES:
         raise ConfigError(unknown_choice("dtype", dtype, DTYPES))
