@@ -21,8 +21,9 @@ run's kernel scratch is counted (`svlab.memory.tracing.cpu_kernel_scratch`: the 
 of PyTorch's native 3D convolutions, 27x the input for the video VAEs' small 3x3x3 kernels).
 
 Speed: repeated stacks of identical blocks are traced three deep (`Family.trace`), and a
-video VAE's per-chunk calls are replayed once steady (`svlab.memory.replay`), both exact;
-a model's meta build and its stage traces are kept for the next plan in the process.
+video VAE's per-chunk calls are replayed once steady (`svlab.memory.replay`), both exact.
+A model's counts and stage traces are kept, in the process and on disk
+(`svlab.memory.plan_cache`), so a plan asked again imports neither torch nor diffusers.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import dataclasses
 import functools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import MEMORY_OPTIONS, OFFLOAD, check_plan_settings
@@ -40,6 +41,8 @@ from ..errors import ConfigError, unknown_choice
 from ..models import Family, ModelSpec, build_modules, family_of, get_spec, list_specs
 from ..models.build import quiet_libraries
 from ..records import TraceStep
+from .counts import ModelCounts, count_modules
+from .plan_cache import PlanRecord, load_record, save_record
 from .replay import replaying
 from .tracing import tracing
 
@@ -70,31 +73,30 @@ class PlanSettings:
 
 @dataclass
 class MetaModel:
-    """The meta-device components of one model in one dtype, the counts taken from them, and
-    the traces made so far (reused across candidate settings)."""
+    """One model's architecture in one dtype (and layerwise casting or not), as the planner sees
+    it: the counts of its weights and the stage traces made so far, both kept on disk
+    (`svlab.memory.plan_cache`) and in the process. The meta-device components themselves
+    (`modules`) are built only when a count or a trace is missing."""
 
     spec: ModelSpec
     family: Family
-    modules: dict[str, Any]
-    dtype: Any
-    params: dict[str, int]
-    float_bytes: dict[str, int]  # component -> bytes of floating-point parameters+buffers
-    other_bytes: dict[str, int]  # component -> bytes of integer buffers (position ids)
-    largest_layer: dict[str, int]  # component -> bytes of its largest single module
-    block_group: dict[str, int]  # component -> bytes resident under block-level offload
-    traces: dict[tuple, list[TraceStep]] = field(default_factory=dict)
+    dtype_name: str
+    layerwise_casting: bool
+    counts: ModelCounts
+    record: PlanRecord  # its traces are shared by the casting and non-casting models
 
-    def weight_bytes(self, component: str, dtype_name: str | None = None) -> int:
-        """Bytes of `component`'s parameters and buffers, in `dtype_name` if given (as stored
-        otherwise: fp8 where layerwise casting stores them so)."""
-        return self.scaled(component, self.float_bytes[component], dtype_name) \
-            + self.other_bytes[component]
+    @property
+    def traces(self) -> dict[tuple, list[TraceStep]]:
+        return self.record.traces
 
-    def scaled(self, component: str, nbytes: int, dtype_name: str | None) -> int:
-        """`nbytes` of `component`'s floating-point weights, in `dtype_name` if given."""
-        if dtype_name is None:
-            return nbytes
-        return nbytes * _itemsize(dtype_name) // self.dtype.itemsize
+    @property
+    def modules(self) -> dict[str, Any]:
+        return _built(self.spec.family, _architecture(self.spec), self.dtype_name,
+                      self.layerwise_casting)
+
+    @property
+    def dtype(self):
+        return torch_dtype(self.dtype_name)
 
 
 def plan_stages(model: str) -> tuple[str, ...]:
@@ -199,31 +201,33 @@ def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
             with quiet_libraries(), tracing(meta.modules.values(), s.device) as live, \
                     replaying(repeated, live):
                 meta.traces[key] = meta.family.trace(stage, meta.modules, meta.dtype, s, live)
+            save_record(meta.record)
         steps += meta.traces[key]
     return steps
 
 
 def combine(meta: MetaModel, steps: list[TraceStep], s: PlanSettings) -> dict[str, Any]:
     """Stage peaks: each step's activations plus the weights the offload mode keeps resident."""
+    counts = meta.counts
     components = meta.family.weighted_of(meta.spec)
-    all_weights = {c: meta.weight_bytes(c) for c in components}
+    all_weights = {c: counts.weight_bytes(c) for c in components}
     text_encoder = meta.family.text_encoder if s.free_text_encoder else None
 
     def resident(stage: str, component: str | None, weight_dtype: str | None) -> int:
         if s.offload == "none":
             weights = dict(all_weights)
             if component is not None and weight_dtype is not None:
-                weights[component] = meta.weight_bytes(component, weight_dtype)
+                weights[component] = counts.weight_bytes(component, weight_dtype)
             if text_encoder is not None and stage not in ("load", "conditioning"):
                 weights.pop(text_encoder, None)  # moved off once the prompt is encoded
             return sum(weights.values())
         if component is None:
             return 0
         if s.offload == "model":
-            return meta.weight_bytes(component, weight_dtype)
+            return counts.weight_bytes(component, weight_dtype)
         if s.offload == "block":
-            return meta.scaled(component, meta.block_group[component], weight_dtype)
-        layer = meta.scaled(component, meta.largest_layer[component], weight_dtype)
+            return counts.scaled(counts.block_group[component], weight_dtype)
+        layer = counts.scaled(counts.largest_layer[component], weight_dtype)
         return 2 * layer if s.offload == "leaf" else layer  # leaf: the next one prefetched
 
     stages: dict[str, dict[str, int]] = {}
@@ -250,46 +254,59 @@ def combine(meta: MetaModel, steps: list[TraceStep], s: PlanSettings) -> dict[st
         "peak_bytes": stages[peak_stage]["peak_bytes"],
         "peak_stage": peak_stage,
         "stages": {name: stages[name] for name in plan_stages(s.model)},
-        "params": dict(meta.params),
+        "params": dict(counts.params),
         "weight_bytes": all_weights,
         "settings": dataclasses.asdict(s),
     }
 
 
 def meta_model(model: str, dtype_name: str, layerwise_casting: bool = False) -> MetaModel:
-    """Full-size components of `model` on the meta device: parameters with shapes and dtypes
-    but no storage, initialisers skipped, every operator on them running its shape function
-    only. With `layerwise_casting`, the denoisers are copies with diffusers' fp8 layerwise
-    casting applied. Kept, with its traces, for the next plan of a model of the same
-    architecture (SVD-XT and SVD-XT 1.1 share theirs), dtype and casting."""
+    """What the planner knows of `model`'s full-size architecture in `dtype_name`: its counts
+    and traces, read from the plan cache when kept there, counted from its meta-device
+    components otherwise. Models of one architecture (SVD-XT and SVD-XT 1.1) share them."""
     spec = get_spec(model)
-    meta = _meta_of(spec.family, _architecture(spec), dtype_name, layerwise_casting)
-    return meta if meta.spec is spec else dataclasses.replace(meta, spec=spec)
+    family = family_of(spec)
+    record = _record(spec.family, _architecture(spec), dtype_name)
+    counts = record.counts.get(layerwise_casting)
+    if counts is None:
+        modules = _built(spec.family, _architecture(spec), dtype_name, layerwise_casting)
+        counts = count_modules(family.weighted_of(spec), modules, torch_dtype(dtype_name))
+        record.counts[layerwise_casting] = counts
+        save_record(record)
+    return MetaModel(spec=spec, family=family, dtype_name=dtype_name,
+                     layerwise_casting=layerwise_casting, counts=counts, record=record)
 
 
 def _architecture(spec: ModelSpec) -> str:
     return json.dumps(spec.components, sort_keys=True, default=str)
 
 
+@functools.lru_cache(maxsize=16)
+def _record(family_name: str, architecture: str, dtype_name: str) -> PlanRecord:
+    """The process's record of an architecture and dtype, first read from the plan cache."""
+    return load_record(family_name, architecture, dtype_name)
+
+
 @functools.lru_cache(maxsize=8)
-def _meta_of(family_name: str, architecture: str, dtype_name: str,
-             layerwise_casting: bool) -> MetaModel:
+def _built(family_name: str, architecture: str, dtype_name: str,
+           layerwise_casting: bool) -> dict[str, Any]:
+    """Full-size components on the meta device: parameters with shapes and dtypes but no
+    storage, initialisers skipped, every operator on them running its shape function only.
+    With `layerwise_casting`, the denoisers are copies with diffusers' fp8 layerwise casting."""
     import torch
 
     spec = next(s for s in list_specs()
                 if s.family == family_name and _architecture(s) == architecture)
-    if layerwise_casting:
-        base = _meta_of(family_name, architecture, dtype_name, False)
-        modules = dict(base.modules)
-        for name in _denoisers(base):
-            modules[name] = copy.deepcopy(modules[name])
-            modules[name].enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
-                                                   compute_dtype=base.dtype)
-        meta = _counted(base.spec, base.family, modules, base.dtype)
-        meta.traces = base.traces  # the stages without the denoiser are the same; its
-        return meta                # trace key says whether casting is on
     family = family_of(spec)
-    dtype = getattr(torch, DTYPES[dtype_name])
+    dtype = torch_dtype(dtype_name)
+    if layerwise_casting:
+        modules = dict(_built(family_name, architecture, dtype_name, False))
+        for name in family.weighted_of(spec):
+            if name == family.denoiser or name == "transformer_2":
+                modules[name] = copy.deepcopy(modules[name])
+                modules[name].enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                                       compute_dtype=dtype)
+        return modules
     modules = build_modules(spec, dtype=dtype, device="meta", seed=None)
     if dtype == torch.float16 and spec.components.get("vae", {}).get("force_upcast", False):
         # the pipeline casts the VAE to float32 to encode the conditioning image
@@ -297,55 +314,13 @@ def _meta_of(family_name: str, architecture: str, dtype_name: str,
                                             seed=None)["vae"]
     # a few parameters are made with the legacy torch.Tensor([...]) constructor, which
     # ignores the default device: move those (one-element mix factors) to meta too
-    modules = {name: module.to("meta") for name, module in modules.items()}
-    return _counted(spec, family, modules, dtype)
+    return {name: module.to("meta") for name, module in modules.items()}
 
 
-def _denoisers(meta: MetaModel) -> list[str]:
-    return [c for c in meta.family.weighted_of(meta.spec)
-            if c == meta.family.denoiser or c == "transformer_2"]
-
-
-def _counted(spec, family, modules, dtype) -> MetaModel:
-    """A MetaModel with the parameter counts and weight bytes of `modules`."""
-    params, floats, others, largest, blocks = {}, {}, {}, {}, {}
-    for name in family.weighted_of(spec):
-        module = modules[name]
-        params[name] = sum(p.numel() for p in module.parameters())
-        floats[name], others[name] = _bytes(module, floating=True), _bytes(module, False)
-        largest[name] = max(_own_bytes(m) for m in module.modules())
-        blocks[name] = _block_group_bytes(module)
-    return MetaModel(spec=spec, family=family, modules=modules, dtype=dtype, params=params,
-                     float_bytes=floats, other_bytes=others, largest_layer=largest,
-                     block_group=blocks)
-
-
-def _bytes(module, floating: bool) -> int:
-    tensors = list(module.parameters()) + list(module.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors
-               if t.is_floating_point() == floating)
-
-
-def _own_bytes(module) -> int:
-    tensors = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def _block_group_bytes(module) -> int:
-    """What diffusers' block-level group offloading (one block per group, the next prefetched
-    on a stream) keeps on the device while `module` runs: every weight outside its top-level
-    ModuleLists and Sequentials, and its two largest blocks."""
+def torch_dtype(dtype_name: str):
     import torch
 
-    blocks = [b for child in module.children()
-              if isinstance(child, (torch.nn.ModuleList, torch.nn.Sequential)) for b in child]
-    sizes = sorted((_bytes(b, True) + _bytes(b, False) for b in blocks), reverse=True)
-    total = _bytes(module, True) + _bytes(module, False)
-    return total - sum(sizes) + sum(sizes[:2])
-
-
-def _itemsize(dtype_name: str) -> int:
-    return {"fp16": 2, "bf16": 2, "fp32": 4}[dtype_name]
+    return getattr(torch, DTYPES[dtype_name])
 
 
 def gib(n: int | float) -> float:
