@@ -118,11 +118,12 @@ class VideoConfig:
     def __post_init__(self):
         _check_types(self)
         _check_range("num_inference_steps", self.num_inference_steps, 1, MAX_STEPS)
-        _check_range("num_frames", self.num_frames, 1, MAX_FRAMES)
+        check_plan_settings(height=self.height, width=self.width, num_frames=self.num_frames,
+                            max_guidance_scale=self.max_guidance_scale,
+                            guidance_scale=self.guidance_scale)
         _check_range("fps", self.fps, 1, MAX_FPS)
         for name in ("height", "width"):
             value = getattr(self, name)
-            _check_range(name, value, 8, MAX_SIDE)
             if value % 8:
                 raise ConfigError(
                     f"{name}={value} cannot be taken by the model: the VAE needs a positive "
@@ -132,15 +133,13 @@ class VideoConfig:
         _check_range("motion_bucket_id", self.motion_bucket_id, 0, 1023)
         _check_range("noise_aug_strength", self.noise_aug_strength, 0.0, 10.0)
         _check_range("min_guidance_scale", self.min_guidance_scale, 0.0, MAX_GUIDANCE)
-        _check_range("max_guidance_scale", self.max_guidance_scale, 0.0, MAX_GUIDANCE)
         if self.min_guidance_scale > self.max_guidance_scale:
             raise ConfigError(
                 f"min_guidance_scale ({self.min_guidance_scale}) must not exceed "
                 f"max_guidance_scale ({self.max_guidance_scale})"
             )
-        for name in ("guidance_scale", "guidance_scale_2"):
-            if getattr(self, name) is not None:
-                _check_range(name, getattr(self, name), 0.0, MAX_GUIDANCE)
+        if self.guidance_scale_2 is not None:
+            _check_range("guidance_scale_2", self.guidance_scale_2, 0.0, MAX_GUIDANCE)
         if self.negative_prompt is not None and len(self.negative_prompt) > MAX_PROMPT:
             raise ConfigError(f"negative_prompt has {len(self.negative_prompt)} characters; "
                               f"accepted: up to {MAX_PROMPT}")
@@ -312,7 +311,6 @@ def _check_range(name: str, value, low, high, *, low_open: bool = False) -> None
     if value < low or value > high or (low_open and value == low):
         accepted = f"above {low} up to {high}" if low_open else f"from {low} to {high}"
         raise ConfigError(f"{name}={value} is out of range; accepted: {accepted}")
-
 
 
 def check_plan_settings(*, height: int, width: int, num_frames: int,
