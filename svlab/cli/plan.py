@@ -14,7 +14,9 @@ def register(subparsers) -> None:
                     "full-size architecture (meta tensors: no GPU, no weights needed), text "
                     "encoders included. With --vram, recommend the fastest memory setting "
                     "(offload, decode chunks, VAE tiling, layerwise casting, freeing the text "
-                    "encoder: those the model takes) whose predicted peak fits.")
+                    "encoder: those the model takes) whose predicted peak fits. Traces are kept "
+                    "in SVLAB_PLAN_CACHE (default ~/.cache/svlab/plans; 'off': none), so a plan "
+                    "asked again answers without importing torch or diffusers.")
     p.add_argument("--model", default="svd-xt", help="registry id (default svd-xt)")
     p.add_argument("--height", type=int, default=None, help="frame height (model's default)")
     p.add_argument("--width", type=int, default=None, help="frame width (model's default)")
