@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from svlab.processor.images import load_image
 from svlab.run.clip import generate_clip
 from svlab.run.settings import resolve_config
 from svlab.run.stages import to_uint8
+from sidebyside import alternate, compare, timed
 
 REPEATS, TARGET = 7, 1.05
 MODELS = ("tiny-ltx", "tiny-wan", "tiny-cogvideox")
@@ -59,23 +58,15 @@ def measure(model: str) -> dict:
     pipe.set_progress_bar_config(disable=True)
     ours_frames = generate_clip(image, config, prompt=PROMPT, loader=loader).frames  # warm up
     identical = bool(np.array_equal(ours_frames, direct_call(pipe, model, image, config)))
-    ours, direct = [], []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        generate_clip(image, config, prompt=PROMPT, loader=loader)
-        ours.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        direct_call(pipe, model, image, config)
-        direct.append(time.perf_counter() - start)
-    ratio = statistics.median(ours) / statistics.median(direct)
-    paired = statistics.median(a / b for a, b in zip(ours, direct))
+    times = alternate(
+        {"svlab": lambda i: timed(generate_clip, image, config, prompt=PROMPT, loader=loader),
+         "direct": lambda i: timed(direct_call, pipe, model, image, config)}, REPEATS)
+    side = compare(times, "svlab", "direct")
     return {"settings": {k: getattr(config, k) for k in (
                 "height", "width", "num_frames", "num_inference_steps", "guidance_scale",
                 "fps", "seed")},
-            "identical_frames": identical, "svlab_seconds": ours, "direct_seconds": direct,
-            "svlab_median": statistics.median(ours), "direct_median": statistics.median(direct),
-            "ratio_of_medians": ratio, "median_of_paired_ratios": paired,
-            "meets_target": identical and ratio <= TARGET}
+            "identical_frames": identical, **side,
+            "meets_target": identical and side["ratio_of_medians"] <= TARGET}
 
 
 def main() -> dict:
@@ -96,7 +87,7 @@ def main() -> dict:
 if __name__ == "__main__":
     r = main()
     for model, m in r["models"].items():
-        print(f"{model:15} identical {m['identical_frames']}; svlab {m['svlab_median']:.3f} s vs "
-              f"direct {m['direct_median']:.3f} s: {m['ratio_of_medians']:.3f}x "
+        print(f"{model:15} identical {m['identical_frames']}; svlab {m['medians']['svlab']:.3f} s "
+              f"vs direct {m['medians']['direct']:.3f} s: {m['ratio_of_medians']:.3f}x "
               f"(paired {m['median_of_paired_ratios']:.3f}x)")
     print(f"meets target (<= {TARGET}x, identical): {r['meets_target']}")

@@ -40,6 +40,7 @@ from svlab.distributed import PoolSettings, ray_session
 from svlab.processor import read_video
 from svlab.sweep.executors import LocalExecutor
 from svlab.sweep.ray_executor import RayExecutor
+from sidebyside import alternate, compare
 
 REPEATS, OVERHEAD_TARGET, SPEEDUP_TARGET = 5, 1.15, 1.6
 BASE = {"profile": "cpu-tiny", "height": 128, "width": 128, "num_frames": 8,
@@ -98,23 +99,6 @@ def machine_parallelism() -> float:
     return serial / parallel
 
 
-def alternate(sides: dict, repeats: int, run) -> dict[str, list[float]]:
-    """Each side `repeats` times, the order rotating from repeat to repeat."""
-    names, times = list(sides), {name: [] for name in sides}
-    for i in range(repeats):
-        for name in names[i % len(names):] + names[:i % len(names)]:
-            times[name].append(run(name, sides[name], i))
-    return times
-
-
-def summary(times: dict[str, list[float]], reference: str, side: str) -> dict:
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    return {"seconds": times, "medians": medians,
-            "ratio_of_medians": medians[side] / medians[reference],
-            "median_of_paired_ratios": statistics.median(
-                a / b for a, b in zip(times[side], times[reference]))}
-
-
 def main() -> dict:
     torch.set_num_threads(1)  # the local side as the Ray workers are pinned
     work = Path(tempfile.mkdtemp(prefix="ray-overhead-"))
@@ -132,24 +116,28 @@ def main() -> dict:
                 same = identical(work / "warm-ray", work / "warm-local")
                 sizes = [p.stat().st_size for p in (work / "warm-ray" / "runs").iterdir()]
                 overhead = alternate(
-                    {"local": local, "ray_1_worker": one}, REPEATS,
-                    lambda name, ex, i: swept(image, OVERHEAD_GRID, work / f"o-{name}{i}", ex))
+                    {name: lambda i, name=name, ex=ex: swept(image, OVERHEAD_GRID,
+                                                             work / f"o-{name}{i}", ex)
+                     for name, ex in (("local", local), ("ray_1_worker", one))}, REPEATS)
                 with RayExecutor(settings=PoolSettings(workers=2, threads=1)) as two:
                     swept(image, SPEEDUP_GRID, work / "warm-two", two)
                     ceiling = []
 
-                    def speed_side(name, ex, i):
-                        if name == "ray_1_worker":
-                            ceiling.append(machine_parallelism())
-                        return swept(image, SPEEDUP_GRID, work / f"s-{name}{i}", ex)
+                    def speed_side(name, ex):
+                        def run(i):
+                            if name == "ray_1_worker":
+                                ceiling.append(machine_parallelism())
+                            return swept(image, SPEEDUP_GRID, work / f"s-{name}{i}", ex)
+                        return run
 
-                    speedup = alternate({"ray_1_worker": one, "ray_2_workers": two},
-                                        max(3, REPEATS - 2), speed_side)
+                    speedup = alternate({"ray_1_worker": speed_side("ray_1_worker", one),
+                                         "ray_2_workers": speed_side("ray_2_workers", two)},
+                                        max(3, REPEATS - 2))
                     nodes = sorted({w.node for w in two.summary})
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    over = summary(overhead, "local", "ray_1_worker")
-    speed = summary(speedup, "ray_2_workers", "ray_1_worker")  # ratio = speed-up
+    over = compare(overhead, "ray_1_worker", "local")
+    speed = compare(speedup, "ray_1_worker", "ray_2_workers")  # ratio = speed-up
     runs = len(OVERHEAD_GRID["seed"]) * len(OVERHEAD_GRID["motion_bucket_id"])
     result = {
         "claim": f"RayExecutor with 1 worker <= {OVERHEAD_TARGET}x LocalExecutor (same sweep); "

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from svlab.config import load_config
 from svlab.models import VideoModelLoader
 from svlab.processor.images import load_image
 from svlab.run.clip import generate_clip
+from sidebyside import alternate, compare, timed
 
 REPEATS, TARGET = 9, 1.05
 SETTINGS = dict(height=128, width=128, num_frames=8, num_inference_steps=4)
@@ -52,23 +51,15 @@ def main() -> dict:
     ours_frames = generate_clip(image, config, loader=loader).frames  # warm up both paths
     direct_frames = direct_call(pipe, image, config)
     identical = bool(np.array_equal(ours_frames, direct_frames))
-    ours, direct = [], []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        generate_clip(image, config, loader=loader)
-        ours.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        direct_call(pipe, image, config)
-        direct.append(time.perf_counter() - start)
-    ratio = statistics.median(ours) / statistics.median(direct)
+    times = alternate({"svlab": lambda i: timed(generate_clip, image, config, loader=loader),
+                       "direct": lambda i: timed(direct_call, pipe, image, config)}, REPEATS)
+    side = compare(times, "svlab", "direct")
     result = {
         "claim": "svlab.generate_clip frames identical to a direct diffusers call, "
                  f"time <= {TARGET}x",
         "settings": {k: getattr(config, k) for k in ("model", *SETTINGS, "seed")},
         "identical_frames": identical,
-        "svlab_seconds": ours, "direct_seconds": direct,
-        "svlab_median": statistics.median(ours), "direct_median": statistics.median(direct),
-        "ratio_of_medians": ratio, "target": TARGET, "meets_target": ratio <= TARGET,
+        **side, "target": TARGET, "meets_target": side["ratio_of_medians"] <= TARGET,
         "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform()},
     }
     RESULT.parent.mkdir(exist_ok=True)
@@ -78,6 +69,7 @@ def main() -> dict:
 
 if __name__ == "__main__":
     r = main()
-    print(f"identical frames: {r['identical_frames']}; svlab {r['svlab_median']:.3f}s vs direct "
-          f"{r['direct_median']:.3f}s (median of {REPEATS}): ratio {r['ratio_of_medians']:.3f} "
+    print(f"identical frames: {r['identical_frames']}; svlab {r['medians']['svlab']:.3f}s vs "
+          f"direct {r['medians']['direct']:.3f}s (median of {REPEATS}): ratio "
+          f"{r['ratio_of_medians']:.3f} (paired {r['median_of_paired_ratios']:.3f}) "
           f"(target <= {TARGET})")

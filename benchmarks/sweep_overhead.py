@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import platform
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import svlab
 from svlab.processor import read_video
 from svlab.run.clip import cached_loader
 from svlab.run.settings import resolve_config
+from sidebyside import alternate, compare
 
 REPEATS, TARGET = 5, 1.10
 BASE = {"profile": "cpu-tiny", "height": 128, "width": 128, "num_frames": 8,
@@ -92,19 +92,15 @@ def main() -> dict:
         back_to_back(image, work / "warm")  # load the model, warm every path once
         swept(image, work / "warm-sweep")
         same = identical(work / "warm", work / "warm-sweep")
-        sides = ["reference", *VARIANTS]
-        times: dict[str, list[float]] = {name: [] for name in sides}
-        for i in range(REPEATS):
-            for name in sides[i % len(sides):] + sides[:i % len(sides)]:  # rotate the order
-                out = work / f"{name}{i}"
-                times[name].append(back_to_back(image, out) if name == "reference" else
-                                   swept(image, out, **VARIANTS[name]))
+        sides = {"reference": lambda i: back_to_back(image, work / f"reference{i}")}
+        for name, options in VARIANTS.items():
+            sides[name] = lambda i, name=name, options=options: swept(
+                image, work / f"{name}{i}", **options)
+        times = alternate(sides, REPEATS)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    ratios = {name: medians[name] / medians["reference"] for name in VARIANTS}
-    paired = {name: statistics.median(a / b for a, b in zip(times[name], times["reference"]))
-              for name in VARIANTS}
+    summaries = {name: compare(times, name, "reference") for name in VARIANTS}
+    medians = summaries["sweep"]["medians"]
     runs = len(GRID["seed"]) * len(GRID["motion_bucket_id"])
     result = {
         "claim": f"svlab.sweep <= {TARGET}x the same runs made back to back with a loaded model",
@@ -114,10 +110,12 @@ def main() -> dict:
         "medians": medians,
         "per_run_overhead_seconds": {name: (medians[name] - medians["reference"]) / runs
                                      for name in VARIANTS},
-        "ratio_of_medians": ratios,
-        "median_of_paired_ratios": paired,  # each repeat's sides run close together in time
+        "ratio_of_medians": {name: c["ratio_of_medians"] for name, c in summaries.items()},
+        # each repeat's sides run close together in time
+        "median_of_paired_ratios": {name: c["median_of_paired_ratios"]
+                                    for name, c in summaries.items()},
         "target": TARGET,
-        "meets_target": ratios["sweep"] <= TARGET,
+        "meets_target": summaries["sweep"]["ratio_of_medians"] <= TARGET,
         "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform()},
     }
     RESULT.parent.mkdir(exist_ok=True)
