@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from ray_clusters import ray_cluster
-from servers import Server, alive
+from servers import SERVE, Server, alive
 
 from svlab.models import write_tiny_model
 from svlab.processor import read_video
@@ -193,3 +194,13 @@ def test_bad_input_is_refused_before_anything_runs(server):
         r = server.client.post("/api/tasks/", json=body)
         assert r.status_code == status and words in r.json()["detail"], (body, r.text)
     assert server.client.get("/api/tasks").json()["counts"] == before
+
+
+def test_a_bad_ray_address_is_one_line_before_anything_is_written(tmp_path):
+    data = tmp_path / "data"
+    proc = subprocess.run([*SERVE, "--data", str(data), "--ray", "ray:/x"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad Ray address 'ray:/x'" in lines[0], proc.stderr
+    assert "accepted:" in lines[0] and not data.exists()
