@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import VideoConfig
-from ..distributed import Job, JobOutcome, PoolSettings, WorkerPool, ray_session
-from ..distributed.dispatch import Stream
+from ..distributed import Job, JobOutcome, PoolSettings, Stream, WorkerPool, ray_session
+from ..errors import InputError
 from .endings import Endings, remove_staging
 from .faults import STORAGE_FULL, is_storage_full, one_line, redact
 from .layout import DataFolder
@@ -45,6 +45,7 @@ from .worker import FLAG_INTERVAL, PROGRESS_INTERVAL, progress_fraction
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # between looks at the queue when no task was announced
+RESTART_SECONDS = 10.0  # before the pool is started again after it failed
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,20 @@ class RayWorkers:
     # -- the dispatching thread ---------------------------------------------------------
 
     def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._serve()
+                except Exception:  # e.g. no worker started in time: log, wait, start again
+                    log.exception("the Ray workers stopped; starting them again in %g s",
+                                  RESTART_SECONDS)
+                    self._stop.wait(RESTART_SECONDS)
+        finally:
+            self.store.close()
+
+    def _serve(self) -> None:
+        """Start the pool and feed it until the server stops (or the pool fails); tasks in
+        flight then go back to the queue."""
         from ray.util.queue import Queue
 
         try:
@@ -168,14 +183,12 @@ class RayWorkers:
                 pool.serve(Stream(next_job=self._next_job, tick=self._tick,
                                   stopped=self._stop.is_set, idle_wait=self._idle_wait),
                            self._ended)
-        except Exception:
-            log.exception("the Ray workers stopped")
         finally:
             for task_id in list(self.running):  # interrupted, not finished: run again later
                 self.endings.record(lambda t=task_id: self.store.requeue(t))
             self.running.clear()
+            self._seen.clear()
             self.pool = None
-            self.store.close()
 
     def _idle_wait(self, seconds: float) -> None:
         self._wake.wait(POLL_SECONDS)
@@ -211,7 +224,13 @@ class RayWorkers:
         if board is not None:
             paths += [s.image for s in board.scenes if s.image is not None]
             paths += [board.music] if board.music is not None else []
-        return {str(p.relative_to(self.data.root)): p.read_bytes() for p in paths}
+        files = {}
+        for path in paths:
+            relative = str(path.relative_to(self.data.root))
+            if not path.is_file():
+                raise InputError(f"{relative} is gone from the data folder")
+            files[relative] = path.read_bytes()
+        return files
 
     def _tick(self) -> None:
         """Progress into the store; cancellations and time limits stop their tasks."""
@@ -220,8 +239,7 @@ class RayWorkers:
         for task_id, info in running.items():
             if info is not None and self._seen.get(task_id) != info:
                 self._seen[task_id] = info
-                attempt = len(dispatch.lost.get(task_id, [])) + 1
-                self._progress(task_id, {"stage": "started", "attempt": attempt}, info)
+                self._progress(task_id, {"stage": "started"}, info)
         self._drain_progress(running)
         now = time.monotonic()
         with self._lock:
@@ -244,11 +262,13 @@ class RayWorkers:
                 self._progress(task_id, event, running[task_id])
 
     def _progress(self, task_id: str, event: dict[str, Any], info) -> None:
+        """Write a progress event, with the worker making the task and the attempt."""
         worker = {"name": info.name, "node": info.node, "pid": info.pid,
                   "gpus": list(info.gpus)} if info is not None else None
+        attempt = len(self.pool.current.lost.get(task_id, [])) + 1
         try:
             self.store.set_progress(task_id, {**event, "fraction": progress_fraction(event),
-                                              "worker": worker})
+                                              "worker": worker, "attempt": attempt})
         except Exception as e:  # progress is a courtesy; the disk may be full
             log.warning("progress of %s not recorded: %s", task_id, e)
 

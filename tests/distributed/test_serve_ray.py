@@ -64,15 +64,15 @@ def post(server, body) -> str:
 
 
 def running_on(server, task_id, *, not_pid=None, timeout=120) -> dict:
-    """The worker a running task reports (its progress names it), once its run has started
-    and, with `not_pid`, once it runs on another process than that."""
+    """The progress of a running task (which names its worker and attempt), once its run has
+    started and, with `not_pid`, once it runs on another process than that."""
     deadline = time.monotonic() + timeout
     while True:
         task = server.task(task_id)
         worker = (task["progress"] or {}).get("worker")
         if task["status"] == "running" and worker and worker["pid"] != not_pid and \
                 task["progress"].get("stage") not in ("started", None):
-            return worker
+            return task["progress"]
         assert task["status"] in ("queued", "running"), task
         assert time.monotonic() < deadline, server.output()
         time.sleep(0.05)
@@ -122,7 +122,9 @@ def test_tasks_run_at_once_and_make_the_local_workers_frames(server, tmp_path):
 def test_a_worker_killed_mid_task_costs_a_retry_and_a_task_that_kills_every_worker_fails(
         server, tmp_path):
     task_id = post(server, LONG)
-    victim = running_on(server, task_id)
+    progress = running_on(server, task_id)
+    victim = progress["worker"]
+    assert progress["attempt"] == 1
     os.kill(victim["pid"], signal.SIGKILL)
     done = server.wait(task_id, timeout=240)
     assert done["status"] == "succeeded", done["error"]
@@ -138,7 +140,9 @@ def test_a_worker_killed_mid_task_costs_a_retry_and_a_task_that_kills_every_work
     doomed = post(server, LONG)
     killed = []
     while (task := server.task(doomed))["status"] in ("queued", "running"):
-        worker = running_on(server, doomed, not_pid=killed[-1] if killed else None)
+        progress = running_on(server, doomed, not_pid=killed[-1] if killed else None)
+        assert progress["attempt"] == len(killed) + 1, progress
+        worker = progress["worker"]
         os.kill(worker["pid"], signal.SIGKILL)
         killed.append(worker["pid"])
         assert len(killed) <= 3, server.task(doomed)
@@ -155,7 +159,7 @@ def test_a_worker_killed_mid_task_costs_a_retry_and_a_task_that_kills_every_work
 
 def test_cancel_and_time_limit_stop_the_worker_which_is_replaced(server):
     task_id = post(server, LONG)
-    worker = running_on(server, task_id)
+    worker = running_on(server, task_id)["worker"]
     r = server.client.delete(f"/api/tasks/{task_id}")
     assert r.status_code == 202
     start = time.monotonic()
