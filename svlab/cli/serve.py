@@ -47,9 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     limits.add_argument("--keep-uploads-hours", type=float, default=24.0,
                         help="hours an uploaded image is kept after its task finished "
                              "(default 24; 0: removed at the next cleanup)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="tasks run at once, each by its own worker and runner process with "
-                        "its own copy of the model, on the same device (default 1)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="tasks run at once (default 1). Here: N workers, each with its own "
+                        "runner process and copy of the model, worker i on GPU i mod the GPU "
+                        "count (all on the CPU without one). With --ray: at most N Ray "
+                        "workers (default: one per GPU, else one per node)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run tasks on Ray workers (pip install 'svlab[ray]'; docs/"
+                        "distributed.md): one per GPU, or CPU workers with pinned threads, "
+                        "each keeping its model. No ADDRESS: Ray started on this machine with "
+                        "its CPUs and GPUs; 'auto': the cluster `ray start` made here; "
+                        "HOST:PORT or ray://HOST:10001: a remote one. The task database stays "
+                        "here; a worker that dies mid-task costs that task a retry elsewhere")
     add_config_flags(p)
     p.set_defaults(func=run, own_signals=True)  # uvicorn handles SIGTERM: a graceful stop
 
@@ -59,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.limits import ServerLimits
     from ..tasks.security import TOKEN_ENV, AccessPolicy
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} is out of range; accepted: 1 to 65535")
@@ -74,13 +83,27 @@ def run(args: argparse.Namespace) -> int:
     policy = AccessPolicy.for_bind(args.host, args.token or os.environ.get(TOKEN_ENV),
                                    tuple(args.allow_origin))
     config = config_from_args(args)
+    import contextlib
+
     import uvicorn
 
+    from ..distributed import PoolSettings, ray_session, require_ray
     from ..tasks.api import create_app
 
-    app = create_app(args.data, config, max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
-                     limits=limits, policy=policy,
-                     upload_retention=args.keep_uploads_hours * 3600, workers=args.workers)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=10)
+    ray = None
+    if args.ray is not None:
+        require_ray()  # one clear line when Ray is not installed
+        # A long-lived server: Ray may restart a dead worker without end (each task still
+        # has its cap of workers lost, max_attempts).
+        ray = PoolSettings(workers=args.workers, max_restarts=-1)
+    # Ray is joined (or started) first, from the main thread: a bad address is one line and
+    # exit status 2, before the data folder is touched or the port bound.
+    with ray_session(args.ray) if ray is not None else contextlib.nullcontext():
+        app = create_app(args.data, config,
+                         max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
+                         limits=limits, policy=policy,
+                         upload_retention=args.keep_uploads_hours * 3600,
+                         workers=args.workers or 1, ray=ray)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                    timeout_graceful_shutdown=10)
     return 0

@@ -4,16 +4,20 @@ what it loaded between calls.
     cluster.py   joining a Ray cluster, or starting Ray on this machine (`ray_session`)
     pool.py      `WorkerPool`: Ray actors fed jobs by affinity (one model load per worker and
                  loading key), a lost worker's job retried on another, with a cap
+    dispatch.py  how jobs are handed out: a list known up front, or a `Stream` fed over time
+                 (a server's queue), jobs stopped on request
     records.py   the typed records a pool passes back (where a job ran, what it cost)
 
 Ray is an optional extra (`pip install 'svlab[ray]'`): nothing here imports it at module
 level, and `import svlab` never does. Sweeps (`svlab.sweep.ray_executor`) and storyboards
-(`svlab.storyboards.parallel`) use the pool; see docs/distributed.md.
+(`svlab.storyboards.parallel`) and the task API (`svlab.tasks.ray_workers`) use the pool; see
+docs/distributed.md.
 """
 
 from .cluster import ray_session, require_ray
+from .dispatch import Stream
 from .pool import WorkerPool
 from .records import Job, JobOutcome, LostAttempt, PoolSettings, WorkerInfo, WorkerSummary
 
 __all__ = ["Job", "JobOutcome", "LostAttempt", "PoolSettings", "WorkerInfo", "WorkerPool",
-           "WorkerSummary", "ray_session", "require_ray"]
+           "Stream", "WorkerSummary", "ray_session", "require_ray"]

@@ -11,12 +11,13 @@ model; an idle worker takes the next job of the affinity it last served, so a mo
 once per worker and loading key, and moves to another affinity only when its own runs out
 (to the one with the most jobs left per worker).
 
-One job per worker at a time, so a worker's death costs exactly the job it was making. That
-job goes back to the queue and is retried on another worker where there is one; Ray brings
-the dead actor back (`max_restarts`) and the pool gives it work again once it answers. A job
-that took down `max_attempts` workers is given up as failed with the reasons, so a run that
-kills every worker it touches cannot stall a sweep. Ray's own task retries are off
-(`max_task_retries=0`): the pool counts and records the attempts itself.
+One job per worker at a time, so a worker's death costs exactly the job it was making; the
+job is retried on another worker, with a cap (dispatch.py). Ray brings a dead actor back
+(`max_restarts`) and the pool gives it work again once it answers. Ray's own task retries are
+off (`max_task_retries=0`): the pool counts and records the attempts itself.
+
+A server feeds a pool over time instead (`serve` with a `Stream`): jobs are asked for as
+workers free up, and a job can be stopped at once (its actor is ended and replaced).
 """
 
 from __future__ import annotations
@@ -24,19 +25,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import InputError
 from .cluster import require_ray
-from .records import Job, JobOutcome, LostAttempt, PoolSettings, WorkerInfo, WorkerSummary
+from .dispatch import Dispatch, Member, Stream
+from .records import Job, JobOutcome, PoolSettings, WorkerInfo, WorkerSummary
 
 log = logging.getLogger(__name__)
-
-WAIT_STEP = 1.0  # seconds between checks while waiting for answers
-DEAD_PROBES = 3  # a worker whose calls fail as dead this many times in a row is gone
-REASON_LENGTH = 300
 
 
 class PoolWorker:
@@ -76,17 +72,6 @@ def _cuda_name() -> str | None:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else None
 
 
-@dataclass
-class _Worker:
-    handle: Any
-    name: str
-    info: WorkerInfo | None = None
-    affinity: str | None = None
-    summary: WorkerSummary | None = None
-    gone: bool = False  # dead with its restarts used up
-    failed_probes: int = 0
-
-
 class WorkerPool:
     """Ray actors making jobs; see the module's docstring. Use inside a `ray_session`."""
 
@@ -96,10 +81,11 @@ class WorkerPool:
         if settings.workers is not None and settings.workers < 1:
             raise InputError(f"--workers must be at least 1, got {settings.workers}")
         self.settings = settings
-        self.workers: list[_Worker] = []
-        self._probes: dict[Any, _Worker] = {}
-        self._started = 0.0
-        self._current: _Run | None = None
+        self.workers: list[Member] = []
+        self.probes: dict[Any, Member] = {}
+        self.started = 0.0
+        self.current: Dispatch | None = None
+        self.actor, self.threads = None, 1  # the actor class and its threads, once started
 
     def __enter__(self) -> "WorkerPool":
         self.start()
@@ -115,11 +101,12 @@ class WorkerPool:
         actor = ray.remote(PoolWorker).options(
             num_gpus=gpus, num_cpus=threads, max_restarts=self.settings.max_restarts,
             max_task_retries=0, max_concurrency=1)
+        self.actor, self.threads = actor, threads
         for i in range(count):
-            worker = _Worker(handle=actor.remote(f"w{i}", threads), name=f"w{i}")
+            worker = Member(handle=actor.remote(f"w{i}", threads), name=f"w{i}")
             self.workers.append(worker)
-            self._probe(worker)
-        self._started = time.monotonic()
+            self.probe(worker)
+        self.started = time.monotonic()
         log.info("Ray pool: %d workers, %s GPU and %d threads each", count, gpus, threads)
 
     def _shape(self, ray) -> tuple[int, float, int]:
@@ -142,7 +129,7 @@ class WorkerPool:
         for worker in self.workers:
             ray.kill(worker.handle, no_restart=True)
         self.workers.clear()
-        self._probes.clear()
+        self.probes.clear()
 
     def summary(self) -> list[WorkerSummary]:
         """Per worker: jobs made, seconds busy, deaths, node and GPUs."""
@@ -154,197 +141,40 @@ class WorkerPool:
 
     def busy(self) -> list[tuple[WorkerInfo, float]]:
         """The workers making a job now, and for how many seconds (safe from another thread)."""
-        current, now = self._current, time.monotonic()
+        current, now = self.current, time.monotonic()
         calls = list(current.busy.values()) if current is not None else []
         return [(w.info, now - t) for w, _, t in calls if w.info is not None]
 
-    def _probe(self, worker: _Worker) -> None:
-        self._probes[worker.handle.info.remote()] = worker
+    def probe(self, worker: Member) -> None:
+        self.probes[worker.handle.info.remote()] = worker
+
+    def replace(self, worker: Member) -> None:
+        """End `worker`'s actor (what it was making is abandoned) and start a fresh one under
+        the same name; it joins again once it answers."""
+        ray = require_ray()
+        ray.kill(worker.handle, no_restart=True)
+        for ref, member in list(self.probes.items()):
+            if member is worker:
+                del self.probes[ref]
+        worker.handle = self.actor.remote(worker.name, self.threads)
+        worker.info, worker.affinity, worker.failed_probes = None, None, 0
+        self.probe(worker)
 
     def run(self, jobs: Iterable[Job], on_outcome: Callable[[JobOutcome], None]) -> None:
         """Make every job, calling `on_outcome` once per job (in this thread) as each ends."""
-        self._current = _Run(self, list(jobs), on_outcome)
+        self.current = Dispatch(self, list(jobs), on_outcome)
         try:
-            self._current.loop()
+            self.current.loop()
         finally:
-            self._current = None
+            self.current = None
 
-
-class _Run:
-    """The bookkeeping of one `WorkerPool.run`: queues by affinity, jobs in flight, retries."""
-
-    def __init__(self, pool: WorkerPool, jobs: list[Job], on_outcome):
-        self.pool, self.on_outcome = pool, on_outcome
-        self.queues: dict[str, deque[Job]] = {}
-        for job in jobs:
-            self.queues.setdefault(job.affinity, deque()).append(job)
-        self.retries: deque[Job] = deque()
-        self.later: dict[str, tuple[float, _Worker]] = {}  # workers to ask again, and when
-        self.lost: dict[str, list[LostAttempt]] = {}
-        self.busy: dict[Any, tuple[_Worker, Job, float]] = {}
-        probing = list(pool._probes.values())
-        self.idle: list[_Worker] = [w for w in pool.workers
-                                    if w.info is not None and w not in probing]
-        for worker in pool.workers:  # left coming back by an earlier run: ask again
-            if worker.info is None and not worker.gone and worker not in probing:
-                pool._probe(worker)
-
-    def pending(self) -> bool:
-        return bool(self.retries or any(self.queues.values()))
-
-    def loop(self) -> None:
-        ray = require_ray()
-        while self.pending() or self.busy:
-            self.reprobe()
-            self.assign()
-            waiting = list(self.busy) + list(self.pool._probes)
-            if not waiting and self.later:
-                time.sleep(WAIT_STEP)
-                continue
-            if not waiting:  # no worker left and none coming back
-                self.give_up("no Ray worker is left to make it (every worker died)")
-                break
-            ready, _ = ray.wait(waiting, num_returns=1, timeout=WAIT_STEP)
-            for ref in ready:
-                if ref in self.busy:
-                    self.answered(ray, ref)
-                else:
-                    self.probed(ray, ref)
-            self.check_start()
-
-    def reprobe(self) -> None:
-        now = time.monotonic()
-        for name, (due, worker) in list(self.later.items()):
-            if due <= now:
-                del self.later[name]
-                self.pool._probe(worker)
-
-    def assign(self) -> None:
-        for worker in list(self.idle):
-            job = self.next_job(worker)
-            if job is None:
-                continue
-            self.idle.remove(worker)
-            worker.affinity = job.affinity
-            ref = worker.handle.call.remote(job.fn, *job.args)
-            self.busy[ref] = (worker, job, time.monotonic())
-
-    def next_job(self, worker: _Worker) -> Job | None:
-        """A retried job this worker has not failed (or any, where it is the only one left),
-        else its affinity's next job, else one of the affinity with most jobs per worker."""
-        alive = {w.name for w in self.pool.workers if not w.gone}
-        for job in self.retries:
-            failed = {a.worker for a in self.lost[job.key]}
-            if worker.name not in failed or alive <= failed:
-                self.retries.remove(job)
-                return job
-        if self.queues.get(worker.affinity):
-            return self.queues[worker.affinity].popleft()
-        serving = {}
-        for other, _, _ in self.busy.values():
-            serving[other.affinity] = serving.get(other.affinity, 0) + 1
-        left = [(len(q) / (1 + serving.get(a, 0)), a) for a, q in self.queues.items() if q]
-        if not left:
-            return None
-        return self.queues[max(left)[1]].popleft()
-
-    def answered(self, ray, ref) -> None:
-        worker, job, submitted = self.busy.pop(ref)
-        seconds = time.monotonic() - submitted
-        summary = worker.summary
+    def serve(self, stream: Stream, on_outcome: Callable[[JobOutcome], None]) -> Dispatch:
+        """Make the jobs `stream` gives, as workers free up, until `stream.stopped()`; jobs
+        still in flight then are abandoned (the caller knows which: `Dispatch.running`).
+        `stream.tick` may stop a job with `self.current.stop(key, reason)`."""
+        self.current = dispatch = Dispatch(self, [], on_outcome, stream)
         try:
-            value = ray.get(ref)
-        except _death_errors(ray) as error:
-            info = worker.info
-            lost = LostAttempt(worker.name, info.node if info else "?", info.pid if info else 0,
-                               _reason(error))
-            log.warning("worker %s died making %s: %s", worker.name, job.key, lost.error)
-            self.lost.setdefault(job.key, []).append(lost)
-            if summary is not None:
-                summary.lost += 1
-            worker.info = None  # it answers again once Ray has restarted it
-            self.pool._probe(worker)
-            if len(self.lost[job.key]) >= self.pool.settings.max_attempts:
-                self.finish(JobOutcome(job.key, error=self.lost_reason(job.key),
-                                       lost=self.lost[job.key]))
-            else:
-                self.retries.append(job)
-            return
-        except ray.exceptions.RayTaskError as error:  # the job raised: a bug, not a death
-            outcome = JobOutcome(job.key, error=_reason(error.cause or error), worker=worker.info,
-                                 lost=self.lost.get(job.key, []), seconds=seconds)
-        else:
-            outcome = JobOutcome(job.key, value=value, worker=worker.info,
-                                 lost=self.lost.get(job.key, []), seconds=seconds)
-        if summary is not None:
-            summary.jobs += 1
-            summary.seconds += seconds
-        self.idle.append(worker)
-        self.finish(outcome)
-
-    def probed(self, ray, ref) -> None:
-        worker = self.pool._probes.pop(ref)
-        try:
-            info = ray.get(ref)
-        except ray.exceptions.ActorUnavailableError:  # Ray is restarting it: ask again later
-            self.later[worker.name] = (time.monotonic() + WAIT_STEP, worker)
-            return
-        except _death_errors(ray) as error:  # dead; gone for good once restarts are used up
-            worker.failed_probes += 1
-            if worker.failed_probes >= DEAD_PROBES:
-                log.warning("worker %s is gone: %s", worker.name, _reason(error))
-                worker.gone = True
-                return
-            self.later[worker.name] = (time.monotonic() + WAIT_STEP, worker)
-            return
-        worker.failed_probes = 0
-        worker.info = info
-        if worker.summary is None:
-            worker.summary = WorkerSummary(info.name, info.node, info.gpus, info.gpu_name)
-        else:  # restarted, maybe elsewhere
-            worker.summary.node, worker.summary.gpus = info.node, info.gpus
-        self.idle.append(worker)
-
-    def check_start(self) -> None:
-        """A pool none of whose workers ever answered cannot run: say what it asked for."""
-        if any(w.summary is not None for w in self.pool.workers):
-            return
-        if time.monotonic() - self.pool._started > self.pool.settings.start_timeout:
-            ray = require_ray()
-            raise InputError(
-                f"no Ray worker started within {self.pool.settings.start_timeout:.0f} s; the "
-                f"cluster has {ray.cluster_resources()}: ask for fewer workers (--workers) or "
-                "add nodes")
-
-    def finish(self, outcome: JobOutcome) -> None:
-        self.on_outcome(outcome)
-
-    def lost_reason(self, key: str) -> str:
-        lost = self.lost[key]
-        where = "; ".join(f"{a.worker} on {a.node}: {a.error}" for a in lost)
-        return _bounded(f"its worker died {len(lost)} times while making it ({where})")
-
-    def give_up(self, reason: str) -> None:
-        jobs = list(self.retries) + [job for q in self.queues.values() for job in q]
-        self.retries.clear()
-        for queue in self.queues.values():
-            queue.clear()
-        for job in jobs:
-            self.finish(JobOutcome(job.key, error=reason, lost=self.lost.get(job.key, [])))
-
-
-def _death_errors(ray) -> tuple[type, ...]:
-    e = ray.exceptions
-    return (e.RayActorError, e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError,
-            e.OutOfMemoryError)
-
-
-def _reason(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return _bounded(f"{type(error).__name__}: {text}")
-
-
-def _bounded(text: str) -> str:
-    return text if len(text) <= REASON_LENGTH else text[:REASON_LENGTH - 1] + "…"
-
-
+            dispatch.loop()
+        finally:
+            self.current = None
+        return dispatch

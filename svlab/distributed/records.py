@@ -73,7 +73,8 @@ class LostAttempt:
 @dataclass
 class JobOutcome:
     """What became of a job: `value` (what `fn` returned) or `error` (it raised, or it took
-    down `max_attempts` workers); the worker that finished it and the attempts lost before."""
+    down `max_attempts` workers, or it was stopped on request: `stopped`, with the reason in
+    `error`); the worker that finished it and the attempts lost before."""
 
     key: str
     value: Any = None
@@ -81,6 +82,24 @@ class JobOutcome:
     worker: WorkerInfo | None = None
     lost: list[LostAttempt] = field(default_factory=list)
     seconds: float = 0.0  # from the job's submission to its answer, on the last attempt
+    stopped: bool = False
+
+    def execution(self, executor: str = "ray") -> dict[str, Any]:
+        """Where the job was made and what it took: a manifest's `execution` section."""
+        worker = self.worker
+        return {
+            "executor": executor,
+            "worker": worker.name if worker else None,
+            "node": worker.node if worker else None,
+            "node_id": worker.node_id if worker else None,
+            "pid": worker.pid if worker else None,
+            "gpus": list(worker.gpus) if worker else [],
+            "gpu_name": worker.gpu_name if worker else None,
+            "threads": worker.threads if worker else None,
+            "attempts": self.attempts,
+            "lost_workers": [{"worker": a.worker, "node": a.node, "pid": a.pid,
+                              "error": a.error} for a in self.lost],
+        }
 
     @property
     def attempts(self) -> int:

@@ -197,7 +197,7 @@ def publish(task: RunTask, outcome: JobOutcome) -> RunResult:
     manifest = json.loads(output.files[".json"])
     if task.input.image is not None:  # as the driver knows it, not the worker's copy
         manifest["inputs"]["image"]["image"] = str(task.input.image)
-    manifest["execution"] = execution_section(outcome)
+    manifest["execution"] = outcome.execution()
     task.video.parent.mkdir(parents=True, exist_ok=True)
     if ".metrics.json" in output.files:
         with atomic_output(task.metrics) as tmp:
@@ -206,21 +206,3 @@ def publish(task: RunTask, outcome: JobOutcome) -> RunResult:
         pub.video.write_bytes(output.files[".mp4"])
         pub.manifest = manifest
     return output.result
-
-
-def execution_section(outcome: JobOutcome) -> dict[str, Any]:
-    """Where a run was made and what it took: the manifest's `execution` section."""
-    worker = outcome.worker
-    return {
-        "executor": "ray",
-        "worker": worker.name if worker else None,
-        "node": worker.node if worker else None,
-        "node_id": worker.node_id if worker else None,
-        "pid": worker.pid if worker else None,
-        "gpus": list(worker.gpus) if worker else [],
-        "gpu_name": worker.gpu_name if worker else None,
-        "threads": worker.threads if worker else None,
-        "attempts": outcome.attempts,
-        "lost_workers": [{"worker": a.worker, "node": a.node, "pid": a.pid, "error": a.error}
-                         for a in outcome.lost],
-    }

@@ -25,13 +25,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import VideoConfig
 from ..errors import InputError
+from ..distributed import PoolSettings
 from .admission import Admission
+from .devices import runner_gpus, visible_gpus
 from .faults import STORAGE_FULL, is_storage_full, one_line, redact
 from .intake import validation_message
 from .layout import DataFolder, clean_at_start, prune_uploads
 from .limits import ServerLimits
 from .routes import TaskServer, router
 from .security import AccessPolicy, SameSiteGuard
+from .ray_workers import RayWorkers
 from .store import TaskStore
 from .worker import Worker
 
@@ -48,9 +51,12 @@ def create_app(data, config: VideoConfig, *, preload: bool = True,
                limits: ServerLimits = ServerLimits(),
                policy: AccessPolicy = AccessPolicy(),
                upload_retention: float = UPLOAD_RETENTION_SECONDS,
-               workers: int = 1) -> FastAPI:
-    """The application over the `data` folder. Raises InputError when the folder or its
-    database cannot be used."""
+               workers: int = 1, ray: PoolSettings | None = None,
+               ray_address: str | None = None) -> FastAPI:
+    """The application over the `data` folder, its tasks run by `workers` local workers (on
+    the GPUs round robin, where there are any), or, with `ray`, by Ray workers of those
+    settings (at `ray_address`, or the Ray session already open). Raises InputError when the
+    folder or its database cannot be used."""
     try:
         folder = DataFolder.create(data)
     except OSError as e:
@@ -60,8 +66,8 @@ def create_app(data, config: VideoConfig, *, preload: bool = True,
     server = TaskServer(
         data=folder, config=config, store=store,
         admission=Admission.for_server(folder, config, limits),
-        workers=[Worker(store, folder, config, task_timeout=limits.task_timeout,
-                        preload=preload, name=f"worker-{i}") for i in range(1, workers + 1)],
+        workers=make_workers(store, folder, config, limits.task_timeout, preload=preload,
+                             workers=workers, ray=ray, ray_address=ray_address),
         max_upload_bytes=max_upload_bytes)
 
     @asynccontextmanager
@@ -85,6 +91,19 @@ def create_app(data, config: VideoConfig, *, preload: bool = True,
     app.add_middleware(SameSiteGuard, policy=policy)
     add_error_handlers(app, folder)
     return app
+
+
+def make_workers(store: TaskStore, folder: DataFolder, config: VideoConfig,
+                 task_timeout: float, *, preload: bool, workers: int,
+                 ray: PoolSettings | None, ray_address: str | None) -> list:
+    """The server's workers: one dispatcher over Ray workers, or `workers` local ones, the
+    runner of local worker i on GPU i mod the GPU count (none on a CPU)."""
+    if ray is not None:
+        return [RayWorkers(store, folder, config, task_timeout=task_timeout, settings=ray,
+                           address=ray_address)]
+    gpus = runner_gpus(workers, config.device, visible_gpus())
+    return [Worker(store, folder, config, task_timeout=task_timeout, preload=preload,
+                   name=f"worker-{i + 1}", gpu=gpus[i]) for i in range(workers)]
 
 
 def start(server: TaskServer, upload_retention: float) -> None:

@@ -32,6 +32,7 @@ from .layout import DataFolder
 from .schemas import ErrorDetail, Health, Status, TaskList, TaskRequest, TaskUpload, TaskView
 from .security import require_token
 from .store import FINISHED, TaskStore, valid_task_id
+from .ray_workers import RayWorkers
 from .worker import Worker
 
 RANGE_PART = re.compile(r"\s*(?:([0-9]{1,20})\s*-\s*([0-9]{0,20})|-\s*([0-9]{1,20}))\s*")
@@ -45,7 +46,7 @@ class TaskServer:
     config: VideoConfig
     store: TaskStore
     admission: Admission
-    workers: list[Worker]
+    workers: list[Worker | RayWorkers]
     max_upload_bytes: int
 
     def view(self, task: dict[str, Any], *, manifest: bool = True) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def cancel_task(task: TaskDep, server: ServerDep):
 
 @router.get("/health", response_model=Health, summary="Liveness, model, workers and queue")
 def health(server: ServerDep):
-    workers = [worker.describe() for worker in server.workers]
+    workers = [view for worker in server.workers for view in worker.views()]
     return {"status": "ok", "model": server.config.model,
             "worker_busy": any(w["state"] == "running" for w in workers),
             "workers": workers, "counts": server.store.counts(),

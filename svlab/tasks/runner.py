@@ -92,21 +92,24 @@ class Stopped(Exception):
     """Raised inside a run, at a callback, when the worker asked it to stop."""
 
 
-def start_runner(data: DataFolder, config: VideoConfig, *, preload: bool,
-                 log_level: int) -> tuple[multiprocessing.Process, Connection]:
-    """Spawn a runner; returns the process and the worker's end of its pipe."""
+def start_runner(data: DataFolder, config: VideoConfig, *, preload: bool, log_level: int,
+                 gpu: str | None = None) -> tuple[multiprocessing.Process, Connection]:
+    """Spawn a runner; returns the process and the worker's end of its pipe. `gpu`: the
+    CUDA device the runner alone sees (CUDA_VISIBLE_DEVICES), None to leave it as it is."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=runner_main, name="svlab-runner", daemon=True,
-                              args=(theirs, data, config, preload, log_level))
+                              args=(theirs, data, config, preload, log_level, gpu))
     process.start()
     theirs.close()
     return process, ours
 
 
 def runner_main(conn: Connection, data: DataFolder, config: VideoConfig, preload: bool,
-                log_level: int) -> None:
+                log_level: int, gpu: str | None = None) -> None:
     """The runner process: announce Ready, then run Jobs until Shutdown or the pipe closes."""
+    if gpu is not None:  # before anything initialises CUDA in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when the runner ends
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
@@ -143,7 +146,7 @@ def preload_model(config: VideoConfig) -> str | None:
 def run_job(job: Job, conn: Connection, data: DataFolder, base: VideoConfig) -> Outcome:
     """Run one task to its Outcome; never raises for a failure of the task itself."""
     def callback(event: dict[str, Any]) -> None:
-        conn.send(Progress(job.task_id, _plain(event)))
+        conn.send(Progress(job.task_id, plain_event(event)))
         while conn.poll():
             message = conn.recv()
             if isinstance(message, Stop) and message.task_id == job.task_id:
@@ -154,15 +157,21 @@ def run_job(job: Job, conn: Connection, data: DataFolder, base: VideoConfig) -> 
     except Stopped:
         return Outcome(job.task_id, "stopped")
     except Exception as e:  # a failed task is an outcome, whatever failed
-        if is_storage_full(e):
-            message = f"{STORAGE_FULL} ({e.__class__.__name__}: {e})"
-        elif isinstance(e, SvlabError):
-            message = str(e)
-        else:
-            log.exception("task %s failed", job.task_id)
-            message = f"internal error: {type(e).__name__}: {e}"
-        return Outcome(job.task_id, "failed", error=one_line(redact(message, data.root)))
+        return Outcome(job.task_id, "failed", error=failure_message(e, job.task_id, data.root))
     return Outcome(job.task_id, "succeeded", manifest=manifest)
+
+
+def failure_message(error: Exception, task_id: str, root: Path) -> str:
+    """What a client reads about a failed run: one line, no server path; a bug's traceback
+    goes to the log."""
+    if is_storage_full(error):
+        message = f"{STORAGE_FULL} ({error.__class__.__name__}: {error})"
+    elif isinstance(error, SvlabError):
+        message = str(error)
+    else:
+        log.exception("task %s failed", task_id, exc_info=error)
+        message = f"internal error: {type(error).__name__}: {error}"
+    return one_line(redact(message, root))
 
 
 def run_task(request: dict[str, Any], data: DataFolder, out: Path, base: VideoConfig,
@@ -196,5 +205,6 @@ def _die_with_parent() -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def _plain(event: dict[str, Any]) -> dict[str, Any]:
+def plain_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A progress event with only the values that travel as JSON."""
     return {k: v for k, v in event.items() if isinstance(v, (str, int, float, bool, type(None)))}

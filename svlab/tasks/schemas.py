@@ -73,6 +73,8 @@ class WorkerView(BaseModel):
     task: str | None
     model: str | None = Field(description="the model its runner loaded (null: the fallback "
                                           "engine, or not started yet)")
+    gpu: str | None = Field(None, description="the CUDA device its runner sees (null: "
+                                              "the server's own devices, or a CPU)")
 
 
 class Health(BaseModel):

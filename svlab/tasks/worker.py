@@ -9,10 +9,8 @@ model stays loaded in the runner (runner.py) between tasks. For each task the wo
   any process may set), the task's time limit, and the server stopping;
 - asks the runner to stop at its next callback, and kills it after `grace` seconds if it has
   not (a long encode has no callback); a fresh runner is started for the next task;
-- records the end in the store: succeeded only through `TaskStore.complete`, which puts the
-  result folder in place and checks the cancel flag in one transaction, so a cancelled task
-  never ends as succeeded. When the disk is full and the end cannot be recorded, the result
-  is dropped to free space and the failure is recorded as soon as it can be.
+- records the end in the store (endings.py: a cancelled task never ends as succeeded, and a
+  full disk does not lose the end).
 
 The store is the only shared state, so several workers (threads here, or processes) can run
 tasks at once over one store; each claims tasks atomically.
@@ -22,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import VideoConfig
+from .endings import Endings, remove_staging
 from .faults import STORAGE_FULL, is_storage_full, one_line, redact
 from .layout import DataFolder
 from .runner import Job, Outcome, Progress, Ready, Shutdown, Stop, start_runner
@@ -44,8 +42,6 @@ FLAG_INTERVAL = 0.5  # seconds between reads of the store's cancel flag
 GRACE_SECONDS = 2.0  # how long a run may take to stop at a callback before it is killed
 RESTART_SECONDS = 10.0  # between attempts to start a runner that failed to start
 EXIT_SECONDS = 20.0  # how long an idle runner may take to unload its model and exit
-RETRY_SECONDS = 2.0  # between attempts to record an end while the disk is full
-CANCELLED = "cancelled by a DELETE request"
 NO_MESSAGE = object()  # what _receive returns when the runner is alive but said nothing
 
 
@@ -54,8 +50,10 @@ class Worker:
 
     def __init__(self, store: TaskStore, data: DataFolder, base_config: VideoConfig, *,
                  task_timeout: float, preload: bool = True, name: str = "worker-1",
-                 grace: float = GRACE_SECONDS, poll_seconds: float = 1.0):
+                 grace: float = GRACE_SECONDS, poll_seconds: float = 1.0,
+                 gpu: str | None = None):
         self.store, self.data, self.base_config = store, data, base_config
+        self.gpu = gpu  # the CUDA device its runner sees (None: the server's own view)
         self.task_timeout, self.preload, self.name = task_timeout, preload, name
         self.grace, self.poll_seconds = grace, poll_seconds
         self.state = "stopped"
@@ -65,6 +63,8 @@ class Worker:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._runner = self._conn = None
+        self.endings = Endings(store, data, task_timeout=task_timeout, stopping=self._stop,
+                               name=name)
 
     # -- control, from other threads ----------------------------------------------------
 
@@ -92,9 +92,13 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def views(self) -> list[dict[str, Any]]:
+        """This worker as GET /api/health shows it."""
+        return [self.describe()]
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "state": self.state, "task": self.current,
-                "model": self.model}
+                "model": self.model, "gpu": self.gpu}
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -122,7 +126,8 @@ class Worker:
         self.state = "starting"
         self._runner, self._conn = start_runner(self.data, self.base_config,
                                                 preload=self.preload,
-                                                log_level=logging.getLogger().level)
+                                                log_level=logging.getLogger().level,
+                                                gpu=self.gpu)
         deadline = time.monotonic() + max(120.0, self.task_timeout)
         while not self._stop.is_set() and time.monotonic() < deadline:
             if wait([self._conn, self._runner.sentinel], TICK):
@@ -159,14 +164,14 @@ class Worker:
             else:
                 staging = self.data.new_staging(task_id)
                 reason, outcome = self._supervise(task, staging / f"{task_id}.mp4")
-            self._record_end(task_id, reason, outcome, staging)
+            self.endings.record_end(task_id, reason, outcome, staging)
         except Exception as e:  # the store or the data folder failed, not the task
             log.exception("%s: task %s could not be run", self.name, task_id)
             error = STORAGE_FULL if is_storage_full(e) else \
                 f"internal error: {type(e).__name__}: {redact(str(e), self.data.root)}"
-            self._record(lambda: self.store.finish(task_id, "failed", error=one_line(error)))
+            self.endings.record(lambda: self.store.finish(task_id, "failed", error=one_line(error)))
         finally:
-            _remove(staging)
+            remove_staging(staging)
             with self._lock:
                 self.current = None
                 self.state = "idle" if self._runner is not None else "starting"
@@ -215,62 +220,6 @@ class Worker:
                 self._discard_runner()
                 return reason, None
 
-    def _record_end(self, task_id: str, reason: str | None, outcome: Outcome | None,
-                    staging: Path | None) -> None:
-        """Record how the run ended; what it wrote is removed first, unless it succeeded."""
-        if reason is None and outcome is not None and outcome.status == "succeeded":
-            self._complete(task_id, outcome.manifest, staging)
-            return
-        _remove(staging)
-        if reason == "requeue":
-            self._record(lambda: self.store.requeue(task_id))
-        elif reason == "cancel":
-            self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
-        elif reason == "timeout":
-            self._record(lambda: self.store.finish(
-                task_id, "failed", error=f"stopped: ran past this server's time limit of "
-                f"{self.task_timeout:g} s per task (svlab serve --task-timeout)"))
-        elif outcome is None:
-            self._record(lambda: self.store.finish(
-                task_id, "failed", error="the process running the task ended unexpectedly "
-                "(out of memory?); see the server log"))
-        else:
-            self._record(lambda: self.store.finish(task_id, "failed", error=outcome.error))
-
-    def _complete(self, task_id: str, manifest: dict[str, Any], staging: Path) -> None:
-        """Publish and record a success; a cancellation that came first wins."""
-        try:
-            done = self.store.complete(task_id, manifest,
-                                       lambda: self.data.publish(staging, task_id))
-        except Exception as e:
-            _remove(staging)
-            self.data.unpublish(task_id)  # an unrecorded result is no result; frees space
-            if not is_storage_full(e):
-                raise
-            log.error("%s: cannot record task %s: %s", self.name, task_id, e)
-            error = f"{STORAGE_FULL}; the result could not be recorded"
-            self._record(lambda: self.store.finish(task_id, "failed", error=error))
-            return
-        if not done:
-            _remove(staging)
-            self._record(lambda: self.store.finish(task_id, "cancelled", error=CANCELLED))
-
-    def _record(self, write: Callable[[], None]) -> None:
-        """Write to the store. While its disk is full: release the data folder's space
-        reserve and try again at once, then every RETRY_SECONDS until stopped (a task left
-        running is then recovered at the next start)."""
-        while True:
-            try:
-                write()
-                return
-            except Exception as e:
-                if not is_storage_full(e):
-                    raise
-                if not self.data.release_reserve():
-                    log.error("%s: cannot write to the store (%s); retrying", self.name, e)
-                    if self._stop.wait(RETRY_SECONDS):
-                        raise
-
     def _progress(self, task_id: str, event: dict[str, Any], throttle: dict[str, Any]) -> None:
         key = (event.get("scene"), event.get("stage"))
         now = time.monotonic()
@@ -278,7 +227,7 @@ class Worker:
             return
         throttle.update(time=now, key=key)
         try:
-            self.store.set_progress(task_id, {**event, "fraction": _fraction(event)})
+            self.store.set_progress(task_id, {**event, "fraction": progress_fraction(event)})
         except Exception as e:  # progress is a courtesy; the disk may be full
             log.warning("%s: progress of %s not recorded: %s", self.name, task_id, e)
 
@@ -321,12 +270,7 @@ class Worker:
         self._discard_runner()
 
 
-def _remove(staging: Path | None) -> None:
-    if staging is not None:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _fraction(event: dict[str, Any]) -> float | None:
+def progress_fraction(event: dict[str, Any]) -> float | None:
     """Share of the run done: scenes finished plus the share of the current scene's steps.
     Keyframes (made for all scenes first, quick next to the clips) count as none."""
     if event.get("stage") == "keyframe":

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
 from svlab.run.clip import unload_models
+
+# The real `svlab serve` process of the task API's tests (tests/tasks/servers.py), shared.
+sys.path.insert(0, str(Path(__file__).parents[1] / "tasks"))
 
 
 @pytest.fixture(autouse=True, scope="module")
