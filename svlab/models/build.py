@@ -106,9 +106,9 @@ def write_tiny_model(directory: str | os.PathLike, model: str = "tiny") -> Path:
         pipe = build_pipeline(spec)
         with quiet_libraries():
             pipe.save_pretrained(staging, safe_serialization=True)
-        if target.exists():
-            target.rmdir()  # empty, checked above
         try:
+            if target.exists():
+                target.rmdir()  # empty, checked above, unless another writer just filled it
             staging.rename(target)
         except OSError:
             if not (target / "model_index.json").is_file():

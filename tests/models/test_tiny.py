@@ -28,6 +28,26 @@ def test_second_write_keeps_the_folder(tiny_dir):
     assert not [p for p in tiny_dir.parent.iterdir() if p.name.startswith(".tiny.")]
 
 
+def test_a_writer_that_loses_the_race_keeps_the_winners_folder(tmp_path, monkeypatch):
+    from svlab.models import build
+
+    target = tmp_path / "tiny"
+    target.mkdir()  # an empty folder is accepted
+    real, raced = build.build_pipeline, []
+
+    def racing(spec):  # another process finishes its write while this one builds
+        pipe = real(spec)
+        if not raced:
+            raced.append(True)
+            write_tiny_model(target)
+        return pipe
+
+    monkeypatch.setattr(build, "build_pipeline", racing)
+    assert write_tiny_model(target) == target.resolve()
+    assert (target / "model_index.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tiny.")]
+
+
 def test_refuses_a_folder_holding_something_else(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty"):
