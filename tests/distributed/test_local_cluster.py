@@ -248,3 +248,14 @@ def test_svlab_sweep_ray_prints_a_line_per_worker(cluster, tmp_path, photo_file,
     assert sum(w["jobs"] for w in report["workers"]) == 2
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--ray"]) == 0
     assert capsys.readouterr().out.startswith("2 runs: 2 done, 0 failed")
+
+
+def test_ray_started_here_is_its_own_beside_a_running_cluster(cluster):
+    # A bare ray.init() finds the cluster this module runs (by its processes) and joins it,
+    # refusing the resources asked for; `--ray` without an address starts a Ray of its own.
+    code = ("import ray\nfrom svlab.distributed.cluster import ray_session\n"
+            "with ray_session(None, num_cpus=1):\n    print(ray.cluster_resources()['CPU'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split()[-1]) == 1.0  # this module's cluster has 2
