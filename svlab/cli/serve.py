@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Serve the task API (docs/api.md): POST a prompt or a "
                                    "storyboard to /api/tasks/, poll, download the video. Tasks "
                                    "are kept in DATA/tasks.db and survive restarts. The model "
-                                   "is loaded at start; OpenAPI docs at /docs.")
+                                   "is loaded at start (with --ray: by each worker, at its first "
+                                   "task); OpenAPI docs at /docs.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; any other "
                         "needs a token)")
