@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="62ee0f9", help="git commit to compare with")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="cv2.setNumThreads")
+    parser.add_argument("--options", type=json.loads, default={},
+                        help='FlowInterpolator options for the current version, as JSON')
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
@@ -76,7 +78,7 @@ def main() -> None:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         versions = {"baseline": baseline_class(args.baseline, Path(tmp)),
-                    "current": flow.FlowInterpolator}
+                    "current": lambda: flow.FlowInterpolator(**args.options)}
         interpolate(next(iter(clips.values()))[:2], 2, "flow")  # warm-up
         per_clip: dict[str, dict[str, list]] = {v: {} for v in versions}
         for name, frames in clips.items():
@@ -98,7 +100,7 @@ def main() -> None:
              "cpu": cur["cpu_seconds_per_frame"] / base["cpu_seconds_per_frame"]}
     print(f"current / baseline: {ratio['wall']:.2f}x wall, {ratio['cpu']:.2f}x CPU")
     result = {"command": "python benchmarks/flow_speed.py " + " ".join(sys.argv[1:]),
-              "baseline": args.baseline, "size": "768x576", "clips": list(clips),
+              "baseline": args.baseline, "options": args.options, "size": "768x576", "clips": list(clips),
               "repeats": args.repeats, "cv2_threads": args.threads, "versions": rows,
               "current_over_baseline": ratio,
               "machine": {"cpus": os.cpu_count(), "loadavg_start": load_start,

@@ -36,7 +36,7 @@ to the squared disagreements.
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import cv2
@@ -44,6 +44,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from .pairs import Brightness, PairFlow, blend_pair, flat_pair_kind, global_brightness
+
+LARGE_FRAME = 640 * 480  # pixels: flow_scale's default is 0.5 up to this size, 0.4 above
+_workers: ThreadPoolExecutor | None = None  # see _at_once
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -80,7 +83,9 @@ class FlowInterpolator:
     shift_confidence: phase-correlation response above which the whole picture's shift is
         DIS's first guess (when there is no previous pair's flow to start from).
     flow_scale: the fraction of the frame's size (0.25 to 1) at which flow is estimated and
-        kept; at 0.5 or less DIS starts one pyramid level lower (it is already halved).
+        kept; at 0.5 or less DIS starts one pyramid level lower (it is already halved). None
+        (the default): 0.5 for frames up to 640x480 pixels, 0.4 for larger ones, whose flow
+        would cost too much at half size (DIS's time grows with its pixels; docs/interpolation.md).
     """
 
     def __init__(
@@ -97,11 +102,12 @@ class FlowInterpolator:
         reuse_flow: bool = True,
         shift_confidence: float = 0.1,
         reliable: float = 0.9,
-        flow_scale: float = 0.5,
+        flow_scale: float | None = None,
     ) -> None:
-        if not 0.25 <= flow_scale <= 1.0:
+        if flow_scale is not None and not 0.25 <= flow_scale <= 1.0:
             raise ConfigError(f"flow_scale must be between 0.25 and 1, got {flow_scale!r}")
         self.flow_scale = flow_scale
+        self.scale = 0.5 if flow_scale is None else flow_scale  # of the frames seen last
         self.dis = [self._make_dis(preset, smoothness) for _ in range(2)]  # one per direction
         self.cut_error = cut_error
         self.duplicate_error = duplicate_error
@@ -119,7 +125,8 @@ class FlowInterpolator:
     def _make_dis(self, preset: str, smoothness: float):
         dis = cv2.DISOpticalFlow.create(PRESETS[preset])
         dis.setVariationalRefinementAlpha(smoothness)
-        if self.flow_scale <= 0.5:  # the images are already halved: one pyramid level less
+        if self.flow_scale is None or self.flow_scale <= 0.5:  # images already halved or less:
+            # one pyramid level less
             dis.setFinestScale(max(0, dis.getFinestScale() - 1))
         return dis
 
@@ -140,9 +147,9 @@ class FlowInterpolator:
     def _small(self, frame: np.ndarray) -> np.ndarray:
         """The frame's grey levels at the working size."""
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        if self.flow_scale == 1.0:
+        if self.scale == 1.0:
             return grey
-        return cv2.resize(grey, _scaled(grey.shape, self.flow_scale)[::-1],
+        return cv2.resize(grey, _scaled(grey.shape, self.scale)[::-1],
                           interpolation=cv2.INTER_AREA)
 
     def _to_frame(self, field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -158,7 +165,7 @@ class FlowInterpolator:
     def _seen(self, forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
         """Soft forward-backward consistency of `forward`, 1 where the flow comes back."""
         back = self._remap(backward, forward)
-        scale = 0.01 * (_square(forward) + _square(back)) + 0.5 * self.flow_scale ** 2
+        scale = 0.01 * (_square(forward) + _square(back)) + 0.5 * self.scale ** 2
         return cv2.exp(-_square(forward + back) / scale)
 
     def _flows(self, grey0: np.ndarray, grey1: np.ndarray, previous: PairFlow | None):
@@ -183,7 +190,7 @@ class FlowInterpolator:
     def _global_shift(self, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray | None:
         """A constant flow field of the whole picture's shift from frame 0 to frame 1, or None
         when it is small (DIS finds that by itself) or uncertain."""
-        fraction = 0.25 / self.flow_scale  # phase correlation at a quarter of the frame's size
+        fraction = 0.25 / self.scale  # phase correlation at a quarter of the frame's size
         small0, small1 = (cv2.resize(g, None, fx=fraction, fy=fraction,
                                      interpolation=cv2.INTER_AREA).astype(np.float32)
                           for g in (grey0, grey1))
@@ -197,6 +204,8 @@ class FlowInterpolator:
     def analyse(self, frame0: np.ndarray, frame1: np.ndarray) -> PairFlow:
         """The kind of the pair and, for motion, its flows and visibility (uint8 RGB frames)."""
         previous, grey0 = None, None
+        if self.flow_scale is None:
+            self.scale = 0.5 if frame0.shape[0] * frame0.shape[1] <= LARGE_FRAME else 0.4
         if self._last is not None and self._last[0] is frame0:
             grey0 = self._last[1]
             previous = self._last[2] if self.reuse_flow else None
@@ -230,8 +239,9 @@ class FlowInterpolator:
             return PairFlow("cut")
         if flow_error >= self.reliable * static_error:  # flow explains next to nothing
             return PairFlow("fade", brightness=brightness)  # (noise): the blend is safer
-        return PairFlow("motion", flow01, flow10, self._seen(flow01, flow10),
-                        self._seen(flow10, flow01), brightness)
+        seen0, seen1 = _at_once(lambda: self._seen(flow01, flow10),
+                                lambda: self._seen(flow10, flow01))
+        return PairFlow("motion", flow01, flow10, seen0, seen1, brightness)
 
     def _flow_from(self, flow: np.ndarray, t: float) -> np.ndarray:
         """Flow from the intermediate grid at fraction `t` of the way back to the source.
@@ -282,46 +292,44 @@ class FlowInterpolator:
         return [self._warp(frame0, frame1, t, pair) for t in times]
 
     def _warp(self, frame0: np.ndarray, frame1: np.ndarray, t: float, pair: PairFlow):
-        """Both neighbours warped to time t, at its brightness, blended by visibility."""
-        to0 = self._flow_from(pair.flow01, t)
-        to1 = self._flow_from(pair.flow10, 1.0 - t)
-        # Frame 0 is trusted at x where frame 1's source pixel is also visible in frame 0.
-        w0 = self._to_frame((1.0 - t) * (self._remap(pair.seen1, to1) + 0.01), frame0.shape)
-        w1 = self._to_frame(t * (self._remap(pair.seen0, to0) + 0.01), frame0.shape)
-        warp0, warp1 = _at_once(
-            lambda: pair.brightness.at(self._remap(frame0, self._to_frame(to0, frame0.shape)),
-                                       t, 0),
-            lambda: pair.brightness.at(self._remap(frame1, self._to_frame(to1, frame1.shape)),
-                                       t, 1))
-        frame = cv2.blendLinear(warp0, warp1, w0, w1)
+        """Both neighbours warped to time t, at its brightness, blended by visibility: frame 0
+        is trusted at x where frame 1's source pixel is also visible in frame 0, and the other
+        way round. Each side is worked out on a thread of its own."""
+        (warp0, trust1), (warp1, trust0) = _at_once(
+            lambda: self._side(frame0, pair.flow01, pair.seen0, t, 0, pair.brightness),
+            lambda: self._side(frame1, pair.flow10, pair.seen1, t, 1, pair.brightness))
+        frame = cv2.blendLinear(warp0, warp1, cv2.multiply(trust0, 1.0 - t),
+                                cv2.multiply(trust1, t))
         if self.guard_window:
-            unwarped = self._disagreement(pair.brightness.at(frame0, t, 0),
-                                          pair.brightness.at(frame1, t, 1))
-            warped = self._disagreement(warp0, warp1)
+            unwarped, warped = _at_once(
+                lambda: self._disagreement(pair.brightness.at(frame0, t, 0),
+                                           pair.brightness.at(frame1, t, 1)),
+                lambda: self._disagreement(warp0, warp1))
             frame = cv2.blendLinear(frame, blend_pair(frame0, frame1, t), unwarped, warped)
         return frame
 
+    def _side(self, frame: np.ndarray, flow: np.ndarray, seen: np.ndarray, t: float, side: int,
+              brightness: Brightness) -> tuple[np.ndarray, np.ndarray]:
+        """Frame `side` warped to time t at that time's brightness, and the trust this gives
+        the other frame at each pixel (this frame's source pixel is visible in the other)."""
+        to = self._flow_from(flow, t if side == 0 else 1.0 - t)
+        trust = self._to_frame(self._remap(seen, to) + 0.01, frame.shape)
+        return brightness.at(self._remap(frame, self._to_frame(to, frame.shape)), t, side), trust
+
 
 def _at_once(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
-    """Both results, `second` computed on a thread of its own meanwhile (OpenCV releases the
-    GIL, so two OpenCV calls use two cores); an error in either is raised here."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = second()
-        except BaseException as e:  # handed to the calling thread
-            box["error"] = e
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    """Both results, `second` computed meanwhile on a worker thread (OpenCV and NumPy release
+    the GIL, so the two use two cores); an error in either is raised here. The workers are
+    kept (starting a thread per call costs milliseconds on a busy machine)."""
+    global _workers
+    if _workers is None:
+        _workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="svlab-flow")
+    later = _workers.submit(second)
     try:
         value = first()
     finally:
-        thread.join()
-    if "error" in box:
-        raise box["error"]
-    return value, box["value"]
+        other = later.result()
+    return value, other
 
 
 def _scaled(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
