@@ -4,8 +4,8 @@ Each pair of neighbouring frames is first classified (`svlab.processor.pairs` ho
 that need no flow), because no single recipe is right for all:
 - duplicate: the frames are (nearly) the same; the blend keeps them exact;
 - cut: a new shot starts; the in-between frame belongs to one side, picked by time as ffmpeg's
-  minterpolate does (the earlier side up to half-way), and it continues the earlier side's
-  motion when the pair before told us what that motion was;
+  minterpolate does, and it continues the earlier side's motion when the pair before told us
+  what that motion was; exactly half-way between two moving shots, the mean of both sides;
 - fade: one frame is a flat colour (black, white) next to a dim picture, or the shot fades with
   nothing moving; the cross-fade of intensities is the right answer;
 - motion (with or without a change of brightness): flow.
@@ -221,19 +221,20 @@ class FlowInterpolator:
         flat = flat_pair_kind(grey0, grey1, self.flat_level, self.cut_error, self.bright_level)
         if flat is not None:  # from or to a flat colour: nothing to track
             return PairFlow(flat)
-        flow01, flow10, flow_error = self._flows(grey0, grey1, previous)
         static_error = float(cv2.absdiff(grey0, grey1).mean())
-        brightness = global_brightness(grey0, grey1)
-        if brightness.changed:  # a fade, a flash: match the brightness and look again
+        brightness, flows = global_brightness(grey0, grey1), None
+        if brightness.changed:  # a fade, a flash: match the brightness before the flow
             matched = brightness.match0(grey0)
             static_matched = float(cv2.absdiff(matched, grey1).mean())
             if static_matched < self.duplicate_error:
                 return PairFlow("fade", brightness=brightness)  # a still shot fading
-            better = self._flows(matched, grey1, previous)
-            if better[2] < flow_error:
-                (flow01, flow10, flow_error), static_error = better, static_matched
-            else:
-                brightness = Brightness()
+            flows = self._flows(matched, grey1, previous)
+            if not self._explains(flows[2], static_matched):  # no help: try without, keep
+                plain = self._flows(grey0, grey1, previous)  # the better of the two
+                if plain[2] < flows[2]:
+                    flows, brightness, static_matched = plain, Brightness(), static_error
+            static_error = static_matched
+        flow01, flow10, flow_error = flows or self._flows(grey0, grey1, previous)
         if flow_error > self.cut_error or (flow_error >= static_error
                                            and static_error > self.cut_error):
             return PairFlow("cut")
@@ -242,6 +243,10 @@ class FlowInterpolator:
         seen0, seen1 = _at_once(lambda: self._seen(flow01, flow10),
                                 lambda: self._seen(flow10, flow01))
         return PairFlow("motion", flow01, flow10, seen0, seen1, brightness)
+
+    def _explains(self, flow_error: float, static_error: float) -> bool:
+        """Whether motion-compensation explains the pair: not a cut, not noise."""
+        return flow_error <= self.cut_error and flow_error < self.reliable * static_error
 
     def _flow_from(self, flow: np.ndarray, t: float) -> np.ndarray:
         """Flow from the intermediate grid at fraction `t` of the way back to the source.
