@@ -100,7 +100,8 @@ def main() -> None:
              "cpu": cur["cpu_seconds_per_frame"] / base["cpu_seconds_per_frame"]}
     print(f"current / baseline: {ratio['wall']:.2f}x wall, {ratio['cpu']:.2f}x CPU")
     result = {"command": "python benchmarks/flow_speed.py " + " ".join(sys.argv[1:]),
-              "baseline": args.baseline, "options": args.options, "size": "768x576", "clips": list(clips),
+              "baseline": args.baseline, "options": args.options, "size": "768x576",
+              "clips": list(clips),
               "repeats": args.repeats, "cv2_threads": args.threads, "versions": rows,
               "current_over_baseline": ratio,
               "machine": {"cpus": os.cpu_count(), "loadavg_start": load_start,

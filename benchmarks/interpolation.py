@@ -217,7 +217,8 @@ def main() -> None:
     wall = {s["method"]: s["seconds_per_frame"] for s in speed}
     ratios = {f"{m}_over_flow": wall[m] / wall["flow"] for m in wall if m != "flow"} \
         if "flow" in wall else {}
-    memory = measure_memory([m for m in methods if m != "rife" and m not in args.reuse])  # rife: ~1 s a frame
+    # rife: ~1 s a frame
+    memory = measure_memory([m for m in methods if m != "rife" and m not in args.reuse])
 
     result = {
         "command": "python benchmarks/interpolation.py " + " ".join(sys.argv[1:]),
