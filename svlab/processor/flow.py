@@ -36,6 +36,7 @@ to the squared disagreements.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
@@ -47,6 +48,15 @@ from .pairs import Brightness, PairFlow, blend_pair, flat_pair_kind, global_brig
 
 LARGE_FRAME = 640 * 480  # pixels: flow_scale's default is 0.5 up to this size, 0.4 above
 _workers: ThreadPoolExecutor | None = None  # see _at_once
+
+
+def _forget_workers() -> None:
+    """A forked child has none of its parent's threads: it starts a pool of its own."""
+    global _workers
+    _workers = None
+
+
+os.register_at_fork(after_in_child=_forget_workers)
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

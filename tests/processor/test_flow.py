@@ -5,6 +5,10 @@ at least as well as ffmpeg's minterpolate and the blend."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 from skimage import data
@@ -172,3 +176,27 @@ def test_fade_from_black_is_exact_on_a_still_picture():
 def test_panning_fade_is_warped_not_blended():
     frames = CASES["fade from black, panning"]()
     assert restored_psnr(frames, "flow") > restored_psnr(frames, "blend") + 10
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_interpolates_with_threads_of_its_own():
+    """flow keeps two worker threads; a child forked after it ran has none of them, and must
+    not wait for them forever."""
+    frames = np.stack([window(data.astronaut(), 0), window(data.astronaut(), 6)])
+    svlab.interpolate(frames, 2, "flow")  # the parent's workers exist now
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 once it has interpolated
+        try:
+            svlab.interpolate(frames, 2, "flow")
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung waiting for its parent's flow threads")
