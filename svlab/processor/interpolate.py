@@ -31,7 +31,8 @@ import numpy as np
 
 from ..errors import ConfigError, FFmpegError, InputError, unknown_choice
 from .ffmpeg import ffmpeg_exe, stderr_tail
-from .flow import FlowInterpolator, blend_pair
+from .flow import FlowInterpolator
+from .pairs import blend_pair
 from .rife import RifeInterpolator, rife_available
 from .video_io import to_uint8_frames
 

