@@ -26,7 +26,7 @@ from svlab.run.settings import resolve_config
 from svlab.run.stages import to_uint8
 from sidebyside import alternate, compare, timed
 
-REPEATS, TARGET = 7, 1.05
+REPEATS, TARGET = 15, 1.05
 MODELS = ("tiny-ltx", "tiny-wan", "tiny-cogvideox")
 PROMPT = "a red dog runs over the street, camera moving slowly"
 SETTINGS = dict(num_inference_steps=4, seed=3, negative_prompt="blurry")
