@@ -54,10 +54,12 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(plan, args)
     options = ExecutionOptions(allow_fallback=args.allow_fallback, reuse=args.reuse,
                                metrics=args.metrics)
-    executor = LocalExecutor(options) if settings is None else \
-        RayExecutor(options, address=args.ray, settings=settings)
-    table = run_plan(plan, executor, metrics=args.metrics)  # bar on stderr
-    workers = getattr(executor, "summary", [])
+    if settings is None:
+        table, workers = run_plan(plan, LocalExecutor(options), metrics=args.metrics), []
+    else:  # Ray joined and the workers up before the bar is drawn (on stderr)
+        with RayExecutor(options, address=args.ray, settings=settings) as executor:
+            table = run_plan(plan, executor, metrics=args.metrics)
+        workers = executor.summary
     counts = table["status"].value_counts().to_dict()
     done, failed = counts.get("done", 0), counts.get("failed", 0)
     if args.json:
