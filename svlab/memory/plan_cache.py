@@ -113,4 +113,3 @@ def fingerprint() -> str:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-

@@ -191,7 +191,7 @@ def normalise_settings(model: str, *, height, width, num_frames, dtype, offload,
 def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
     """The traced steps of every stage of the family for settings `s` (each stage's trace is
     kept and reused for other settings it does not depend on)."""
-    steps = []
+    steps, traced = [], False
     for stage in meta.family.stages:
         key = (s.device, *meta.family.trace_key(stage, s))  # a CPU run counts kernel scratch
         if key not in meta.traces:
@@ -201,8 +201,10 @@ def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
             with quiet_libraries(), tracing(meta.modules.values(), s.device) as live, \
                     replaying(repeated, live):
                 meta.traces[key] = meta.family.trace(stage, meta.modules, meta.dtype, s, live)
-            save_record(meta.record)
+            traced = True
         steps += meta.traces[key]
+    if traced:  # one write for the stages traced now
+        save_record(meta.record)
     return steps
 
 
