@@ -91,20 +91,20 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed import PoolSettings, ray_session, require_ray
     from ..tasks.api import create_app
 
-    ray = None
+    pool = None  # the Ray workers' settings, with --ray
     if args.ray is not None:
         require_ray()  # one clear line when Ray is not installed
         # A long-lived server: Ray may restart a dead worker without end (each task still
         # has its cap of workers lost, max_attempts).
-        ray = PoolSettings(workers=args.workers, max_restarts=-1)
+        pool = PoolSettings(workers=args.workers, max_restarts=-1)
     # Ray is joined (or started) first, from the main thread: a bad address is one line and
     # exit status 2, before the data folder is touched or the port bound.
-    with ray_session(args.ray) if ray is not None else contextlib.nullcontext():
+    with ray_session(args.ray) if pool is not None else contextlib.nullcontext():
         app = create_app(args.data, config,
                          max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
                          limits=limits, policy=policy,
                          upload_retention=args.keep_uploads_hours * 3600,
-                         workers=args.workers or 1, ray=ray)
+                         workers=args.workers or 1, ray=pool)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                     timeout_graceful_shutdown=10)
     return 0
