@@ -43,7 +43,7 @@ def run_models(args: argparse.Namespace) -> int:
         row = spec.to_dict() | {"available": False, "path": None, "found_in": None,
                                 "revision": None, "reason": None}
         local = models_dir() / spec.id
-        if spec.hub_id is None and not (local / "model_index.json").is_file():
+        if spec.hub_id is None and spec.weights is None and not (local / "model_index.json").is_file():
             row.update(available=True, reason=f"built into {local} on first use")
         else:
             try:

@@ -87,7 +87,7 @@ def write_tiny_model(directory: str | os.PathLike, model: str = "tiny") -> Path:
     once) is safe: whichever finishes second finds the folder there and keeps it.
     """
     spec = get_spec(model)
-    if spec.hub_id is not None:
+    if spec.hub_id is not None or spec.weights is not None:
         raise InputError(f"{model!r} is a published model, not a tiny one; accepted: "
                          + ", ".join(_tiny_ids()))
     target = Path(directory).expanduser().resolve()
@@ -120,7 +120,7 @@ def write_tiny_model(directory: str | os.PathLike, model: str = "tiny") -> Path:
 
 
 def _tiny_ids() -> list[str]:
-    return [s.id for s in list_specs() if s.hub_id is None]
+    return [s.id for s in list_specs() if s.hub_id is None and s.weights is None]
 
 
 @contextlib.contextmanager

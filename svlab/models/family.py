@@ -35,6 +35,8 @@ class ModelSpec:
     a GPU ("fp16", or "bf16" for the transformer models, which overflow in fp16). `defaults`
     are the settings a run of this model takes unless told otherwise (steps, guidance, the
     size and frame count above), layered over the profile's (`svlab.run.settings`).
+    `weights` names the folder, inside `svlab/models/weights/`, of weights that ship with the
+    package (svlab's own trained `mini`): such a model needs no download and is never built.
     `published_params` are the parameter counts the publishers give per component, in
     billions: whole numbers are the nominal sizes of the model names ("2B", "14B"), others
     counts to two decimals; the tests check the architecture against them.
@@ -52,6 +54,7 @@ class ModelSpec:
     dtype: str = "fp16"
     defaults: dict[str, Any] = field(default_factory=dict, hash=False, repr=False)
     published_params: dict[str, float] = field(default_factory=dict, hash=False, repr=False)
+    weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec without its architecture, for listings."""

@@ -90,8 +90,8 @@ def download_allowed() -> bool:
 def resolve_model(name: str, *, download: bool | None = None) -> ResolvedModel:
     """Map a registry id, a local folder or a hub id ("org/name") to a local diffusers folder.
 
-    A registry id is looked for in SVLAB_MODELS_DIR/<id>, then in the Hugging Face cache under
-    its hub id; `tiny` is built into SVLAB_MODELS_DIR/tiny on first use. `download` (default:
+    A registry id is looked for in SVLAB_MODELS_DIR/<id>, then (for `mini`) in the package,
+    then in the Hugging Face cache under its hub id; `tiny` is built into SVLAB_MODELS_DIR/tiny on first use. `download` (default:
     SVLAB_ALLOW_DOWNLOAD) lets a missing hub model be fetched; otherwise no network request is
     made. Raises ModelUnavailableError naming what was searched when nothing is found.
     """
@@ -185,12 +185,21 @@ def _resolve_registry(spec: ModelSpec, *, download: bool) -> ResolvedModel:
         return ResolvedModel(name=spec.id, source="registry", path=_check_family(local, family),
                              found_in="SVLAB_MODELS_DIR", family=family, hub_id=spec.hub_id,
                              spec=spec)
+    if spec.weights is not None:  # shipped with the package
+        return ResolvedModel(name=spec.id, source="registry",
+                             path=_check_family(shipped_weights(spec), family),
+                             found_in="package", family=family, spec=spec)
     if spec.hub_id is None:  # a tiny model: built here, never downloaded
         return ResolvedModel(name=spec.id, source="registry",
                              path=write_tiny_model(local, spec.id), found_in="built",
                              family=family, spec=spec)
     return _resolve_hub(spec.hub_id, spec=spec, source="registry", download=download,
                         looked=[str(local)])
+
+
+def shipped_weights(spec: ModelSpec) -> Path:
+    """The folder of weights that ship with the package for `spec` (svlab's `mini`)."""
+    return Path(__file__).resolve().parent / "weights" / spec.weights
 
 
 def _resolve_hub(hub_id: str, *, spec: ModelSpec | None, source: str, download: bool,

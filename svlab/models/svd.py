@@ -15,8 +15,8 @@ from ..errors import ConfigError
 from ..records import TraceStep
 from .family import Family, ModelSpec
 from .svd_configs import (
-    SVD_FEATURE_EXTRACTOR, SVD_IMAGE_ENCODER, SVD_SCHEDULER, SVD_UNET, SVD_VAE,
-    TINY_IMAGE_ENCODER, TINY_UNET, TINY_VAE,
+    MINI_IMAGE_ENCODER, MINI_UNET, MINI_VAE, SVD_FEATURE_EXTRACTOR, SVD_IMAGE_ENCODER,
+    SVD_SCHEDULER, SVD_UNET, SVD_VAE, TINY_IMAGE_ENCODER, TINY_UNET, TINY_VAE,
 )
 
 
@@ -58,6 +58,16 @@ SPECS = (
         description="Deterministic random-weight SVD for CPU tests and demos (built "
                     "locally, never downloaded)",
         components=_components(TINY_UNET, TINY_VAE, TINY_IMAGE_ENCODER, 4),
+    ),
+    ModelSpec(
+        id="mini", family="svd", hub_id=None, num_frames=8, fps=7, height=64, width=64,
+        description="svlab's own small SVD, trained on pictures and clips that install "
+                    "offline: any picture moving, more as motion_bucket_id rises "
+                    "(docs/mini-model.md); ships with the package",
+        components=_components(MINI_UNET, MINI_VAE, MINI_IMAGE_ENCODER, 8),
+        defaults=dict(num_inference_steps=10, min_guidance_scale=1.0, max_guidance_scale=1.0,
+                      decode_chunk_size=8, motion_bucket_id=127, noise_aug_strength=0.02),
+        weights="mini",
     ),
 )
 

@@ -133,3 +133,52 @@ TINY_IMAGE_ENCODER: dict[str, Any] = dict(
     patch_size=14,  # 16x16 patches keep the encoder cheap
     hidden_act="gelu",
 )
+
+# svlab's `mini`: the same classes, trained here (training/train_mini.py, docs/mini-model.md).
+# Its VAE downsamples 4x, not 8x, into 8 channels, so a 64x64 frame keeps 16x16 latents and
+# the picture survives the round trip. Its full-resolution blocks are 64 wide although 32 would
+# be cheaper: diffusers' VAE normalises in 32 groups, and with one channel a group the last
+# norm erases each frame's mean colour (a 32-wide first try stalled at 13 dB); the UNet is the tiny one's shape, wider; the image
+# encoder is a small ViT with 28-pixel patches, kept at its seeded random weights (the UNet
+# learns to read its embedding). The scaling factor is measured after training (1 / the
+# latents' standard deviation) and saved in the folder; this value is the planner's.
+MINI_VAE: dict[str, Any] = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=["DownEncoderBlock2D"] * 3,
+    block_out_channels=[64, 64, 128],
+    layers_per_block=1,
+    latent_channels=8,
+    sample_size=64,
+    scaling_factor=1.0,
+    force_upcast=False,
+)
+
+MINI_UNET: dict[str, Any] = dict(
+    sample_size=16,
+    in_channels=16,  # 8 noisy latents + 8 latents of the conditioning image
+    out_channels=8,
+    down_block_types=["DownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
+                      "CrossAttnDownBlockSpatioTemporal"],
+    up_block_types=["CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
+                    "UpBlockSpatioTemporal"],
+    block_out_channels=[64, 128, 128],
+    addition_time_embed_dim=32,
+    projection_class_embeddings_input_dim=96,
+    layers_per_block=1,
+    cross_attention_dim=64,
+    transformer_layers_per_block=1,
+    num_attention_heads=[4, 4, 4],
+    num_frames=8,
+)
+
+MINI_IMAGE_ENCODER: dict[str, Any] = dict(
+    hidden_size=64,
+    projection_dim=64,  # the UNet's cross_attention_dim
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=224,
+    intermediate_size=128,
+    patch_size=28,
+    hidden_act="gelu",
+)
