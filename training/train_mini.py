@@ -6,6 +6,7 @@ Two stages, run one after the other (the UNet learns in the latent space the VAE
     python training/train_mini.py --stage data            # the clips (about 2 minutes)
     python training/train_mini.py --stage vae   --minutes 30
     python training/train_mini.py --stage unet  --minutes 90
+    python training/train_mini.py --stage decoder --minutes 90  # beside the UNet: optional
     python training/train_mini.py --stage export          # the diffusers folder svlab ships
 
 Each stage resumes from its last checkpoint (`<SVLAB_TRAIN_DIR>/<stage>.pt`), so a run cut short
@@ -47,10 +48,12 @@ class Config:
     seed: int = 0
     threads: int = 2
     # VAE: trained on crops (it is convolutional), L1 + MSE + a tiny KL term
-    vae_batch: int = 8  # clips of `vae_frames` frames: more pictures a step, the same compute
+    # Whole 64x64 frames: the norms' statistics are then those the VAE meets in use (32x32
+    # crops, four times cheaper, left full frames off in colour).
+    vae_batch: int = 2  # clips of `vae_frames` frames
     vae_frames: int = 4
-    vae_crop: int = 32
-    vae_lr: float = 1e-3
+    vae_crop: int | None = None
+    vae_lr: float = 5e-4
     vae_kl: float = 1e-6  # keeps the latents bounded
     vae_colour: float = 5.0
     # UNet: SVD's EDM recipe
@@ -145,22 +148,28 @@ def lr_at(step: int, base: float, warmup: int) -> float:
 # -- stage 1: the VAE --------------------------------------------------------------------------
 
 
-def train_vae(cfg: Config, minutes: float) -> None:
+def train_vae(cfg: Config, minutes: float, stage: str = "vae") -> None:
+    """Stage "vae" trains the whole VAE. Stage "decoder" goes on training its decoder alone,
+    the encoder frozen, so that it can run beside the UNet's training: the latent space is the
+    encoder's, so the UNet never sees the decoder change."""
     from diffusers import AutoencoderKLTemporalDecoder
 
     torch.manual_seed(cfg.seed)
     vae = AutoencoderKLTemporalDecoder(**vae_config(cfg))
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, betas=(0.9, 0.99),
-                            weight_decay=0.0)
-    step, rng_state = 0, None
-    ckpt = OUT / "vae.pt"
+    step, rng_state, ckpt = 0, None, OUT / f"{stage}.pt"
+    if stage == "decoder":
+        vae.load_state_dict(torch.load(OUT / "vae.pt", weights_only=False)["model"])
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.vae_lr,
+                            betas=(0.9, 0.99), weight_decay=0.0)
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         vae.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, rng_state = state["step"], state["rng"]
-        print(f"resumed the VAE at step {step}")
-    rng = np.random.default_rng(cfg.seed + step)
+        print(f"resumed the {stage} at step {step}")
+    rng = np.random.default_rng(cfg.seed + step + (0 if stage == "vae" else 50_000))
     data = Clips(OUT / "clips.npz", cfg, np.random.default_rng(cfg.seed))
     data.rng = rng
     if rng_state is not None:
@@ -189,19 +198,19 @@ def train_vae(cfg: Config, minutes: float) -> None:
         opt.step()
         step += 1
         if step % cfg.log_every == 0:
-            record = dict(stage="vae", step=step, loss=loss.item(), l1=l1.item(),
+            record = dict(stage=stage, step=step, loss=loss.item(), l1=l1.item(),
                           psnr=psnr(mse.item()), kl=kl.item(),
                           minutes=(time.time() - start) / 60)
             if step % (cfg.log_every * 4) == 0:
                 record["eval_psnr"] = eval_vae(vae, data, cfg)
-            log_line("vae", record)
+            log_line(stage, record)
         if time.time() - last_save > cfg.save_every_s:
             save(ckpt, model=vae.state_dict(), opt=opt.state_dict(), step=step,
                  rng=torch.get_rng_state(), config=asdict(cfg))
             last_save = time.time()
     save(ckpt, model=vae.state_dict(), opt=opt.state_dict(), step=step,
          rng=torch.get_rng_state(), config=asdict(cfg))
-    log_line("vae", dict(stage="vae", step=step, eval_psnr=eval_vae(vae, data, cfg),
+    log_line(stage, dict(stage=stage, step=step, eval_psnr=eval_vae(vae, data, cfg),
                          final=True))
 
 
@@ -356,7 +365,9 @@ def export(cfg: Config, folder: Path) -> Path:
     state = torch.load(OUT / "unet.pt", weights_only=False)
     vae_cfg = dict(vae_config(cfg), scaling_factor=state["scaling_factor"])
     vae_out = AutoencoderKLTemporalDecoder(**vae_cfg)
-    vae_out.load_state_dict(vae.state_dict())
+    decoder = OUT / "decoder.pt"  # the decoder trained on, when it was (same encoder)
+    vae_out.load_state_dict(torch.load(decoder, weights_only=False)["model"] if decoder.exists()
+                            else vae.state_dict())
     unet = UNetSpatioTemporalConditionModel(**unet_config(cfg))
     unet.load_state_dict(state["ema"])
     pipe = StableVideoDiffusionPipeline(
@@ -372,7 +383,8 @@ def export(cfg: Config, folder: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stage", choices=("data", "vae", "unet", "export"), required=True)
+    parser.add_argument("--stage", choices=("data", "vae", "unet", "decoder", "export"),
+                        required=True)
     parser.add_argument("--minutes", type=float, default=30.0, help="this sitting's budget")
     parser.add_argument("--out", type=Path, default=None, help="export: the folder to write")
     args = parser.parse_args()
@@ -381,8 +393,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if args.stage == "data":
         build_data(cfg)
-    elif args.stage == "vae":
-        train_vae(cfg, args.minutes)
+    elif args.stage in ("vae", "decoder"):
+        train_vae(cfg, args.minutes, args.stage)
     elif args.stage == "unet":
         train_unet(cfg, args.minutes)
     else:

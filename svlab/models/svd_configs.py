@@ -138,7 +138,8 @@ TINY_IMAGE_ENCODER: dict[str, Any] = dict(
 # Its VAE downsamples 4x, not 8x, into 8 channels, so a 64x64 frame keeps 16x16 latents and
 # the picture survives the round trip. Its full-resolution blocks are 64 wide although 32 would
 # be cheaper: diffusers' VAE normalises in 32 groups, and with one channel a group the last
-# norm erases each frame's mean colour (a 32-wide first try stalled at 13 dB); the UNet is the tiny one's shape, wider; the image
+# norm erases each frame's mean colour (a 32-wide first try stalled at 13 dB); the UNet is
+# three levels of 128 channels over the 16x16 latents; the image
 # encoder is a small ViT with 28-pixel patches, kept at its seeded random weights (the UNet
 # learns to read its embedding). The scaling factor is measured after training (1 / the
 # latents' standard deviation) and saved in the folder; this value is the planner's.
@@ -162,7 +163,7 @@ MINI_UNET: dict[str, Any] = dict(
                       "CrossAttnDownBlockSpatioTemporal"],
     up_block_types=["CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
                     "UpBlockSpatioTemporal"],
-    block_out_channels=[64, 128, 128],
+    block_out_channels=[128, 128, 128],  # 4 channels a norm group, as in SD's VAE
     addition_time_embed_dim=32,
     projection_class_embeddings_input_dim=96,
     layers_per_block=1,
