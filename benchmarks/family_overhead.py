@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from svlab.models import VideoModelLoader
-from svlab.processor.images import load_image
+from svlab.media.images import load_image
 from svlab.run.clip import generate_clip
 from svlab.run.settings import resolve_config
 from svlab.run.stages import to_uint8

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ..processor.ffmpeg import atomic_output
-from ..records import TraceStep
-from .counts import ModelCounts
+from svlab.core.files import atomic_output
+from svlab.core.records import TraceStep
+from svlab.memory.counts import ModelCounts
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .cogvideox_configs import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.cogvideox_configs import (
     COG_SCHEDULER, COG_TRANSFORMER, COG_VAE, TEXT_ENCODER, TINY_TEXT_ENCODER,
     TINY_TRANSFORMER, TINY_VAE,
 )
-from .family import ModelSpec
-from .textvideo import (
+from svlab.models.family import ModelSpec
+from svlab.models.textvideo import (
     TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
     trace_to_numpy,
 )

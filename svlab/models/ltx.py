@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import ModelSpec
-from .ltx_configs import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import ModelSpec
+from svlab.models.ltx_configs import (
     LTX_SCHEDULER, LTX_TRANSFORMER, LTX_VAE, T5_XXL_ENCODER, TINY_T5_ENCODER,
     TINY_TRANSFORMER, TINY_VAE,
 )
-from .textvideo import (
+from svlab.models.textvideo import (
     TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
     trace_to_numpy,
 )

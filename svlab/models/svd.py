@@ -11,10 +11,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import Family, ModelSpec
-from .svd_configs import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import Family, ModelSpec
+from svlab.models.svd_configs import (
     SVD_FEATURE_EXTRACTOR, SVD_IMAGE_ENCODER, SVD_SCHEDULER, SVD_UNET, SVD_VAE,
     TINY_IMAGE_ENCODER, TINY_UNET, TINY_VAE,
 )

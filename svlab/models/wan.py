@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import ModelSpec
-from .textvideo import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import ModelSpec
+from svlab.models.textvideo import (
     TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
     trace_to_numpy,
 )
-from .wan_configs import (
+from svlab.models.wan_configs import (
     CLIP_PROCESSOR, CLIP_VIT_H, TINY_CLIP, TINY_PROCESSOR, TINY_TRANSFORMER, TINY_UMT5_ENCODER,
     TINY_VAE, UMT5_XXL_ENCODER, WAN22_5B, WAN22_A14B, WAN22_VAE, WAN_14B, WAN_VAE, unipc,
 )

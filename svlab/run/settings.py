@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import AUTO_PROFILE, VideoConfig, load_config, read_config_file
-from ..errors import InputError
-from ..memory import fit_to_vram
-from ..models import family_of, get_spec
-from ..models.registry import is_registered
+from svlab.core.config import AUTO_PROFILE, VideoConfig, load_config, read_config_file
+from svlab.core.errors import InputError
+from svlab.memory import fit_to_vram
+from svlab.models import family_of, get_spec
+from svlab.models.registry import is_registered
 
 
 def resolve_config(

@@ -6,7 +6,7 @@ import torch
 
 from svlab.models import VideoModelLoader
 from svlab.run.settings import resolve_config
-from svlab.service import generate
+from svlab.render.service import generate
 
 FAMILIES = ["tiny-ltx", "tiny-wan", "tiny-cogvideox"]
 

@@ -1,0 +1,40 @@
+"""Sweeps: many runs of one experiment, keyed, resumable, measured and compared.
+
+    spec.py       the sweep file (base, inputs, grid, zip, runs, seeds), checked
+    expand.py     its runs (counted first, then each config resolved)
+    keys.py       stable run keys (settings, input content, model and revision)
+    plan.py       the runs' files, what is done, the order (grouped by model loading key)
+    reuse.py      conditioning shared by runs of one image, computed once
+    executors.py  executors (here: LocalExecutor) and the typed record of a run
+    ray_executor.py  RayExecutor: the same runs on a Ray cluster (svlab.work.distributed)
+    results.py    the table (DIR/results.csv, a pandas DataFrame)
+    runner.py     `sweep()`: all of it, resumable, with a progress bar
+    dryrun.py     what a sweep would do, and the predicted peak memory of each setting
+    compare.py    a sweep's runs side by side (video grid) and a contact sheet
+    rerun.py      a video made again from its manifest, and checked against the original
+    plots.py      a metric against a setting, for notebooks
+
+`svlab.work.sweep(...)` is the function `runner.sweep`; this package is callable too, so the name
+means the same thing whichever way it was reached (`import svlab.work.sweep` binds the package).
+See docs/sweeps.md.
+"""
+
+import sys
+import types
+
+from svlab.work.sweep.plan import SweepPlan, plan_sweep
+from svlab.work.sweep.results import read_results
+from svlab.work.sweep.driver import sweep
+from svlab.work.sweep.spec import SweepSpec, load_sweep
+
+__all__ = ["SweepPlan", "SweepSpec", "load_sweep", "plan_sweep", "read_results", "sweep"]
+
+
+class _CallablePackage(types.ModuleType):
+    """`svlab.work.sweep(...)` runs a sweep even where `svlab.work.sweep` is this package."""
+
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
