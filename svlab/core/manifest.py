@@ -101,7 +101,7 @@ def _versions() -> dict[str, str | None]:
 def git_commit() -> dict[str, Any] | None:
     """The commit of the git checkout svlab runs from, and whether it had local changes;
     None for an installed package (its version is in `packages`)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return None
     try:

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "SVLAB_PLAN_CACHE"
 FORMAT = 1
 LIBRARIES = ("torch", "diffusers", "transformers", "accelerate")
-_SOURCES = ("memory", "models", "records.py")  # what a traced figure depends on in svlab
+_SOURCES = ("memory", "models", "core/records.py")  # what a traced figure depends on in svlab
 
 
 @dataclass
