@@ -60,7 +60,7 @@ def picture(path: Path) -> Path:
 
 def swept(image: Path, grid: dict, out: Path, executor) -> float:
     start = time.perf_counter()
-    table = svlab.work.sweep({"base": BASE, "inputs": [{"image": str(image)}], "grid": grid}, out,
+    table = svlab.sweep({"base": BASE, "inputs": [{"image": str(image)}], "grid": grid}, out,
                         progress=False, executor=executor)
     assert (table["status"] == "done").all(), table["reason"].tolist()
     return time.perf_counter() - start

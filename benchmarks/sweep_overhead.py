@@ -1,4 +1,4 @@
-"""What a sweep's orchestration costs: `svlab.work.sweep` against the same runs made back to back
+"""What a sweep's orchestration costs: `svlab.sweep` against the same runs made back to back
 with `svlab.generate` and a loaded model.
 
 Claim: a sweep takes at most 1.10x the time of the same runs made one after another with the
@@ -68,7 +68,7 @@ def back_to_back(image: Path, out: Path) -> float:
 
 def swept(image: Path, out: Path, **options) -> float:
     start = time.perf_counter()
-    table = svlab.work.sweep({"base": BASE, "inputs": [{"image": str(image)}], "grid": GRID}, out,
+    table = svlab.sweep({"base": BASE, "inputs": [{"image": str(image)}], "grid": GRID}, out,
                         progress=False, **options)
     assert (table["status"] == "done").all(), table["reason"].tolist()
     return time.perf_counter() - start
@@ -103,7 +103,7 @@ def main() -> dict:
     medians = summaries["sweep"]["medians"]
     runs = len(GRID["seed"]) * len(GRID["motion_bucket_id"])
     result = {
-        "claim": f"svlab.work.sweep <= {TARGET}x the same runs made back to back with a loaded model",
+        "claim": f"svlab.sweep <= {TARGET}x the same runs made back to back with a loaded model",
         "settings": {**BASE, "grid": GRID, "runs": runs, "repeats": REPEATS},
         "identical_frames": same,
         "seconds": times,

@@ -57,6 +57,7 @@ class CogVideoX(TextVideoFamily):
     weighted = ("transformer", "vae", "text_encoder")
     default_guidance = 6.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
+    conditioning = ("encode_prompt",)  # T5; the image latents are sampled with the seed
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

@@ -80,6 +80,9 @@ class Family(abc.ABC):
     # submodules ("vae.decoder") called once per chunk of frames, whose steady calls the
     # memory planner replays instead of tracing again (svlab.memory.tracing.replaying)
     repeated: tuple[str, ...] = ()
+    # the pipeline's methods that encode the conditioning (image, prompt), deterministic in
+    # their arguments: runs of one input may share their results (svlab.work.sweep.reuse)
+    conditioning: tuple[str, ...] = ()
     specs: tuple[ModelSpec, ...] = ()
 
     @abc.abstractmethod

@@ -58,6 +58,7 @@ class LTXVideo(TextVideoFamily):
     weighted = ("transformer", "vae", "text_encoder")
     default_guidance = 3.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
+    conditioning = ("encode_prompt",)  # T5; the image latents carry the seed's noise
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

@@ -73,6 +73,8 @@ class StableVideoDiffusion(Family):
                 "sequential_offload")
     stages = ("image_encoding", "denoising", "decoding")
     options = frozenset({"forward_chunking", "decode_chunks"})
+    # the CLIP image embedding, and the VAE latents of the image (plus the seed's noise)
+    conditioning = ("_encode_image", "_encode_vae_image")
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

@@ -97,6 +97,7 @@ class Wan(TextVideoFamily):
     weighted = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
     default_guidance = 5.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
+    conditioning = ("encode_prompt", "encode_image")  # umT5, and Wan2.1's CLIP image encoder
     specs = SPECS
     repeated = ("vae.encoder", "vae.decoder")  # once per chunk of frames, with caches
 

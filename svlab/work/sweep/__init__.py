@@ -8,19 +8,14 @@
     executors.py  executors (here: LocalExecutor) and the typed record of a run
     ray_executor.py  RayExecutor: the same runs on a Ray cluster (svlab.work.distributed)
     results.py    the table (DIR/results.csv, a pandas DataFrame)
-    runner.py     `sweep()`: all of it, resumable, with a progress bar
+    driver.py     `sweep()`: all of it, resumable, with a progress bar
     dryrun.py     what a sweep would do, and the predicted peak memory of each setting
     compare.py    a sweep's runs side by side (video grid) and a contact sheet
-    rerun.py      a video made again from its manifest, and checked against the original
     plots.py      a metric against a setting, for notebooks
 
-`svlab.work.sweep(...)` is the function `runner.sweep`; this package is callable too, so the name
-means the same thing whichever way it was reached (`import svlab.work.sweep` binds the package).
-See docs/sweeps.md.
+`svlab.sweep(...)` is the function `driver.sweep` (svlab's lazy public API); rerunning any video
+from its manifest is `svlab.work.rerun`. See docs/sweeps.md.
 """
-
-import sys
-import types
 
 from svlab.work.sweep.plan import SweepPlan, plan_sweep
 from svlab.work.sweep.results import read_results
@@ -29,12 +24,3 @@ from svlab.work.sweep.spec import SweepSpec, load_sweep
 
 __all__ = ["SweepPlan", "SweepSpec", "load_sweep", "plan_sweep", "read_results", "sweep"]
 
-
-class _CallablePackage(types.ModuleType):
-    """`svlab.work.sweep(...)` runs a sweep even where `svlab.work.sweep` is this package."""
-
-    def __call__(self, *args, **kwargs):
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

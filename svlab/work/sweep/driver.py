@@ -1,7 +1,7 @@
-"""`svlab.work.sweep`: a sweep run to the end, resumably, with one bar over all of it.
+"""`svlab.sweep`: a sweep run to the end, resumably, with one bar over all of it.
 
-    table = svlab.work.sweep("sweep.yaml", out="sweeps/motion")
-    table = svlab.work.sweep(out="sweeps/motion", base={"profile": "cpu-tiny"},
+    table = svlab.sweep("sweep.yaml", out="sweeps/motion")
+    table = svlab.sweep(out="sweeps/motion", base={"profile": "cpu-tiny"},
                         inputs=[{"image": "photo.png"}],
                         grid={"seed": [0, 1], "motion_bucket_id": [1, 127, 255]})
 

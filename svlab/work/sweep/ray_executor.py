@@ -1,7 +1,7 @@
 """`RayExecutor`: a sweep's runs made on a Ray cluster, with the same keys, files, table and
 resumption as `LocalExecutor`; only where the runs execute changes.
 
-    svlab.work.sweep("motion.yaml", out="sweeps/motion", executor=RayExecutor(address="auto"))
+    svlab.sweep("motion.yaml", out="sweeps/motion", executor=RayExecutor(address="auto"))
 
 Every run is one job of a `svlab.work.distributed.WorkerPool`, with the run's model loading key as
 its affinity: a worker loads a model once and keeps taking that key's runs, its conditioning

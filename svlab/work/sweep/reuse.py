@@ -10,8 +10,10 @@ its image latents are the VAE encoding of the image *plus noise drawn from the r
 seed and noise augmentation (a seed x motion_bucket_id grid, for instance), while the CLIP
 image embedding is shared by every run of the image.
 
-The methods cached are the pipeline's own conditioning steps, per family. The patch lives on
-the pipeline instance for the duration of a `conditioning_reuse` block and is removed after.
+The methods cached are the pipeline's own conditioning steps, which each family declares
+(`Family.conditioning` in svlab/models: SVD's image embedding and image latents; the prompt
+embeddings of LTX-Video, Wan and CogVideoX, and Wan2.1's CLIP image embedding). The patch lives
+on the pipeline instance for the duration of a `conditioning_reuse` block and is removed after.
 """
 
 from __future__ import annotations
@@ -26,10 +28,6 @@ import numpy as np
 
 from svlab.models import Family
 
-# family -> the pipeline methods that encode the conditioning, deterministic in their inputs
-CONDITIONING_METHODS: dict[str, tuple[str, ...]] = {
-    "svd": ("_encode_image", "_encode_vae_image"),
-}
 ENTRIES = 4  # results kept per method: the current image's, and a few before
 
 
@@ -56,7 +54,7 @@ class ConditioningCache:
         self._originals: dict[str, Callable] = {}
 
     def install(self) -> None:
-        for name in CONDITIONING_METHODS.get(self.family.name, ()):
+        for name in self.family.conditioning:
             original = getattr(self.pipe, name)
             self._originals[name] = original
             setattr(self.pipe, name, self._cached(name, original))
@@ -100,8 +98,8 @@ class ConditioningCache:
 @contextlib.contextmanager
 def conditioning_reuse(pipe, family: Family | None) -> Iterator[ReuseStats]:
     """Within the block, the pipeline's conditioning steps are reused where their inputs are
-    identical; yields the counts of reused and computed calls. A pipeline of a family without
-    listed methods (or None) runs unchanged."""
+    identical; yields the counts of reused and computed calls. A pipeline of a family that
+    declares no conditioning methods (or None) runs unchanged."""
     if pipe is None or family is None:
         yield ReuseStats()
         return

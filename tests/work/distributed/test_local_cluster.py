@@ -108,11 +108,11 @@ def test_frames_and_table_are_those_of_the_local_executor(cluster, tmp_path, pho
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the Ray workers have (CPU sums depend on the thread count)
     try:
-        local = svlab.work.sweep(spec, tmp_path / "local", progress=False)
+        local = svlab.sweep(spec, tmp_path / "local", progress=False)
     finally:
         torch.set_num_threads(threads)
     executor = RayExecutor(settings=PoolSettings(workers=2))
-    table = svlab.work.sweep(spec, tmp_path / "ray", executor=executor, progress=False)
+    table = svlab.sweep(spec, tmp_path / "ray", executor=executor, progress=False)
 
     assert list(table["key"]) == list(local["key"]) and list(table["status"]) == ["done"] * 4
     assert list(table["engine"]) == list(local["engine"]) == ["model"] * 2 + ["fallback"] * 2
@@ -131,7 +131,7 @@ def test_frames_and_table_are_those_of_the_local_executor(cluster, tmp_path, pho
         sum(w.jobs for w in executor.summary) == 4
 
     again = RayExecutor(settings=PoolSettings(workers=2))
-    svlab.work.sweep(spec, tmp_path / "ray", executor=again, progress=False)
+    svlab.sweep(spec, tmp_path / "ray", executor=again, progress=False)
     assert again.summary == []  # resumed: nothing left to make, no worker started
 
 
@@ -142,7 +142,7 @@ def test_a_worker_killed_mid_run_costs_only_a_retry(cluster, tmp_path, photo_fil
     killer = WhenBusy(executor, lambda: len(manifests(out)),
                       lambda info: os.kill(info.pid, signal.SIGKILL))
     killer.start()
-    table = svlab.work.sweep(spec, out, executor=executor, progress=False)
+    table = svlab.sweep(spec, out, executor=executor, progress=False)
     killer.join(timeout=1)
     killed = killer.acted_on
     assert killed is not None, "no worker was caught mid-run"

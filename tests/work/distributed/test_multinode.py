@@ -31,7 +31,7 @@ def test_a_node_lost_mid_sweep_costs_only_its_run(cluster, tmp_path, photo_file)
     remover = WhenBusy(executor, done, lambda info: cluster.remove_node(second),
                        which=lambda info: info.node_id == second.node_id)
     remover.start()
-    table = svlab.work.sweep({"base": TINY, "inputs": [{"image": str(photo_file)}], "seeds": 6},
+    table = svlab.sweep({"base": TINY, "inputs": [{"image": str(photo_file)}], "seeds": 6},
                         out, executor=executor, progress=False)
     remover.join(timeout=1)
     lost_worker = remover.acted_on

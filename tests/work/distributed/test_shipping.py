@@ -22,7 +22,7 @@ TINY = {"profile": "cpu-tiny", "num_frames": 4, "num_inference_steps": 2}
 def test_a_run_made_without_the_drivers_files_is_published_as_the_driver_sees_it(
         tmp_path, photo_file):
     spec = {"base": TINY, "inputs": [{"image": str(photo_file)}], "seeds": [3]}
-    local = svlab.work.sweep(spec, tmp_path / "local", progress=False)
+    local = svlab.sweep(spec, tmp_path / "local", progress=False)
     task = plan_sweep(spec, tmp_path / "out").tasks[0]
     assert task.key == local["key"][0]
 

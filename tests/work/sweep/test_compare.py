@@ -22,7 +22,7 @@ def sweep_dir(tmp_path_factory, photo):
     7 frames, so the shorter ones must be held to the longest."""
     folder = tmp_path_factory.mktemp("compare")
     Image.fromarray(photo).save(folder / "photo.png")
-    svlab.work.sweep({"base": FALLBACK, "inputs": [{"image": str(folder / "photo.png")}],
+    svlab.sweep({"base": FALLBACK, "inputs": [{"image": str(folder / "photo.png")}],
                  "grid": {"seed": [1, 2], "num_frames": [4, 7]}}, folder / "s", progress=False)
     return folder / "s"
 

@@ -12,7 +12,7 @@ def test_a_sweep_varies_the_model_across_families(tmp_path, photo_file):
     spec = {"base": {"profile": "cpu-tiny", "num_inference_steps": 2},
             "inputs": [{"image": str(photo_file), "prompt": "a red square"}],
             "grid": {"model": ["tiny", "tiny-ltx", "tiny-wan", "tiny-cogvideox"]}}
-    table = svlab.work.sweep(spec, tmp_path / "sweep", progress=False)
+    table = svlab.sweep(spec, tmp_path / "sweep", progress=False)
     assert list(table["status"]) == ["done"] * 4, list(table["reason"])
     assert list(table["model"]) == ["tiny", "tiny-ltx", "tiny-wan", "tiny-cogvideox"]
     for row in table.itertuples():

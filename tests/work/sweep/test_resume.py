@@ -36,7 +36,7 @@ def kill_mid_run(spec_file, out, timeout: float = 300.0) -> bool:
     hidden partial file in runs/) once a run is done, or after three runs; True when it died
     with a partial file on disk."""
     env = dict(os.environ, TQDM_DISABLE="1", OMP_NUM_THREADS="1")
-    code = f"import svlab; svlab.work.sweep({str(spec_file)!r}, {str(out)!r}, progress=False)"
+    code = f"import svlab; svlab.sweep({str(spec_file)!r}, {str(out)!r}, progress=False)"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     runs, deadline = out / "runs", time.monotonic() + timeout

@@ -36,7 +36,7 @@ def sweep_spec(photo_file, **sections):
 
 def test_a_sweep_writes_runs_and_a_table_and_resumes_only_what_is_missing(tmp_path, photo_file):
     out = tmp_path / "sweep"
-    table = svlab.work.sweep(sweep_spec(photo_file, grid=GRID), out, progress=False)
+    table = svlab.sweep(sweep_spec(photo_file, grid=GRID), out, progress=False)
     assert list(table["status"]) == ["done"] * 4
     assert list(zip(table["seed"], table["motion_bucket_id"])) == [(0, 1), (0, 255), (1, 1),
                                                                    (1, 255)]
@@ -77,7 +77,7 @@ def test_a_sweep_writes_runs_and_a_table_and_resumes_only_what_is_missing(tmp_pa
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, photo_file):
     spec = sweep_spec(photo_file, runs=[{"model": "svd"}, {"model": "tiny"},
                                         {"model": "fallback"}])
-    table = svlab.work.sweep(spec, tmp_path / "s", progress=False)  # svd: no weights here
+    table = svlab.sweep(spec, tmp_path / "s", progress=False)  # svd: no weights here
     assert list(table["model"]) == ["svd", "tiny", "fallback"]
     assert list(table["status"]) == ["failed", "done", "done"]
     assert table["reason"][0].startswith("no weights for model 'svd'")
@@ -86,15 +86,15 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, photo_file):
     retried = Counting()
     run_plan(plan_sweep(spec, tmp_path / "s"), retried, progress=False)
     assert retried.made == [table["key"][0]]  # a failed run is tried again, nothing else
-    fallback = svlab.work.sweep(spec, tmp_path / "s", allow_fallback=True, progress=False)
+    fallback = svlab.sweep(spec, tmp_path / "s", allow_fallback=True, progress=False)
     assert list(fallback["status"]) == ["done"] * 3 and fallback["engine"][0] == "fallback"
 
 
 def test_reusing_the_image_conditioning_leaves_the_frames_identical(tmp_path, photo_file):
     grid = {"seed": [0, 1], "motion_bucket_id": [1, 255], "noise_aug_strength": [0.02, 0.1]}
     spec = sweep_spec(photo_file, grid=grid, base={**TINY, "lossless": True})
-    reused = svlab.work.sweep(spec, tmp_path / "reuse", progress=False)
-    fresh = svlab.work.sweep(spec, tmp_path / "fresh", reuse=False, progress=False)
+    reused = svlab.sweep(spec, tmp_path / "reuse", progress=False)
+    fresh = svlab.sweep(spec, tmp_path / "fresh", reuse=False, progress=False)
     assert list(reused["key"]) == list(fresh["key"])
     for key in reused["key"]:
         a, _ = read_video(tmp_path / "reuse" / "runs" / f"{key}.mp4")
@@ -110,7 +110,7 @@ def test_reusing_the_image_conditioning_leaves_the_frames_identical(tmp_path, ph
 
 def test_the_progress_bar_counts_the_whole_sweep(tmp_path, photo_file, monkeypatch, capsys):
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    svlab.work.sweep(sweep_spec(photo_file, runs=[{"model": "fallback"}, {"model": "svd"}]),
+    svlab.sweep(sweep_spec(photo_file, runs=[{"model": "fallback"}, {"model": "svd"}]),
                 tmp_path / "s")
     err = capsys.readouterr().err
     assert "sweep: 100%" in err and "2/2" in err
@@ -123,4 +123,26 @@ def test_one_sweep_at_a_time_in_a_folder(tmp_path, photo_file):
 
     with sweep_lock(tmp_path / "s"):
         with pytest.raises(InputError, match="another sweep is running in"):
-            svlab.work.sweep(sweep_spec(photo_file), tmp_path / "s", progress=False)
+            svlab.sweep(sweep_spec(photo_file), tmp_path / "s", progress=False)
+
+
+@pytest.mark.parametrize("model", ["tiny-ltx", "tiny-wan", "tiny-cogvideox"])
+def test_every_family_reuses_its_conditioning_with_identical_frames(tmp_path, photo_file, model):
+    """Each family declares its conditioning steps (`Family.conditioning`); a sweep of one
+    image and prompt over seeds encodes the prompt (and Wan2.1's CLIP image) once."""
+    from svlab.models import family_of
+
+    assert family_of(svlab.get_spec(model)).conditioning
+    spec = {"base": {"profile": "cpu-tiny", "model": model, "num_inference_steps": 2,
+                     "lossless": True},
+            "inputs": [{"image": str(photo_file), "prompt": "a red square"}],
+            "grid": {"seed": [0, 1, 2]}}
+    reused = svlab.sweep(spec, tmp_path / "reuse", progress=False)
+    fresh = svlab.sweep(spec, tmp_path / "fresh", reuse=False, progress=False)
+    assert list(reused["status"]) == ["done"] * 3, list(reused["reason"])
+    for key in reused["key"]:
+        a, _ = read_video(tmp_path / "reuse" / "runs" / f"{key}.mp4")
+        b, _ = read_video(tmp_path / "fresh" / "runs" / f"{key}.mp4")
+        assert np.array_equal(a, b), key
+    assert fresh["reused"].sum() == 0
+    assert reused["reused"].iloc[0] == 0 and (reused["reused"].iloc[1:] > 0).all()
