@@ -23,7 +23,7 @@ from pathlib import Path
 
 from photo import photograph
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.media.fallback import fallback_frames
 from svlab.media import concat_videos, probe, write_video
 from svlab.media.concat import write_concat_list

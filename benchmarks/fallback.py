@@ -22,7 +22,7 @@ from pathlib import Path
 
 from photo import photograph
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.media import probe
 from svlab.render.service import generate
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.models import VideoModelLoader
 from svlab.media.images import load_image
 from svlab.run.clip import generate_clip

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.2.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "core.config": ("PROFILES", "ProcessingConfig", "VideoConfig", "load_config"),
+    "core.config": ("PROFILES", "ProcessingConfig", "VideoConfig"),
     "core.errors": ("ConfigError", "FFmpegError", "InputError", "ModelUnavailableError",
                "SvlabError"),
     "core.records": ("GenerationResult",),
@@ -25,7 +25,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "media": ("concat_videos", "placeholder_image", "probe", "read_video", "write_video"),
     "media.interpolate": ("interpolate",),
     "run.clip": ("generate_clip", "unload_models"),
-    "run.settings": ("resolve_config",),
+    "run.settings": ("load_config",),  # the one way to make a config
     "render.service": ("generate",),
     "render.storyboards": ("Storyboard", "load_storyboard", "render_storyboard",
                     "storyboard_from_prompt"),
@@ -55,7 +55,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what editors and type checkers see; never run
-    from svlab.core.config import PROFILES, ProcessingConfig, VideoConfig, load_config
+    from svlab.core.config import PROFILES, ProcessingConfig, VideoConfig
     from svlab.core.errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError
     from svlab.media.fallback import fallback_frames
     from svlab.memory import StageTracker, plan_memory, recommend
@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; never run
     from svlab.media.interpolate import interpolate
     from svlab.core.records import GenerationResult
     from svlab.run.clip import generate_clip, unload_models
-    from svlab.run.settings import resolve_config
+    from svlab.run.settings import load_config
     from svlab.render.service import generate
     from svlab.render.storyboards import (
         Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt,

@@ -1,9 +1,10 @@
 """Generation and processing settings: typed, validated once, and named profiles.
 
-A config is made once (from a profile, a YAML/JSON file and overrides) and is valid from then
-on: every later stage can trust it. Precedence, lowest first:
+A config is made once and is valid from then on: every later stage can trust it. The one way
+to make one from a profile, a file and settings is `svlab.load_config` (svlab.run.settings),
+which also knows each model's own defaults; precedence, lowest first:
 
-    profile defaults  <  config file  <  overrides (a dict / keyword arguments / CLI flags)
+    profile  <  the model's own defaults  <  config file  <  explicit settings
 
 Field names are flat and unique across `VideoConfig` and `ProcessingConfig`, so one override
 name (`num_frames=14`, `codec="libx264"`) always means one thing, in Python, in YAML, on the
@@ -37,7 +38,7 @@ DEVICES = ("auto", "cpu", "cuda")
 CODECS = ("libx264",)
 PIXEL_FORMATS = ("yuv420p", "yuv444p")
 INTERPOLATION_METHODS = ("none", "repeat", "blend", "minterpolate", "flow", "rife")
-AUTO_PROFILE = "auto"  # not in PROFILES: fitted to the device by svlab.run.resolve_config
+AUTO_PROFILE = "auto"  # not in PROFILES: `standard` fitted to the device by svlab.load_config
 
 # Upper bounds on the work one config may ask for, checked before any work starts. They are
 # far above what any model here was trained for (SVD: 25 frames at 1024x576, 25 steps), so
@@ -179,7 +180,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def profile_names() -> list[str]:
     """Every profile a user may name: PROFILES and `auto` (`standard` fitted to the GPU by the
-    memory planner; see `svlab.run.resolve_config`)."""
+    memory planner; see `svlab.load_config`)."""
     return [*PROFILES, AUTO_PROFILE]
 
 
@@ -189,28 +190,12 @@ def setting_names() -> list[str]:
     return video + [f.name for f in fields(ProcessingConfig)]
 
 
-def load_config(
-    profile: str | None = "standard",
-    file: str | Path | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> VideoConfig:
-    """Build a config: profile defaults, then a YAML/JSON file, then overrides.
-
-    A file may name its own `profile`; an explicit `profile` argument other than None wins.
-    The `auto` profile depends on the device, so it is not made here: `svlab.resolve_config`
-    (what `generate`, the CLI and the task API use) fits it to the GPU.
-    """
-    from_file: dict[str, Any] = dict(read_config_file(file)) if file else {}
-    file_profile = from_file.pop("profile", None)
-    name = profile if profile is not None else (file_profile or "standard")
-    if name == AUTO_PROFILE:
-        raise ConfigError("profile 'auto' is fitted to the device when a run starts: use "
-                          "svlab.resolve_config('auto', ...) or pass config='auto' to generate")
+def profile_settings(name: str) -> dict[str, Any]:
+    """The settings the profile `name` sets (a copy). `auto` is not a table but `standard`
+    fitted to the device, which is the run layer's business (`svlab.load_config`)."""
     if name not in PROFILES:
         raise ConfigError(unknown_choice("profile", name, profile_names()))
-    config = _apply(VideoConfig(), PROFILES[name])
-    config = _apply(config, from_file)
-    return _apply(config, dict(overrides or {}))
+    return dict(PROFILES[name])
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

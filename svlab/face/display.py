@@ -18,7 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
-from svlab.core.config import VideoConfig, load_config
+from svlab.core.config import VideoConfig
+from svlab.run.settings import load_config
 from svlab.core.errors import InputError
 from svlab.face.figures import TINY_FRAME, frame_strip, stage_chart
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from svlab.core.config import PROFILES, load_config
+from svlab.core.config import profile_names
+from svlab.run.settings import load_config
 from svlab.face.display import (
     PIXELATED, VIDEO_WIDTH, demo_image, differences_table, image_from_upload, manifest_table,
     result_summary, thumbnail_png,
@@ -94,7 +95,7 @@ class GenerationPanel:
         self.prompt = w.Textarea(placeholder="or a prompt (used when no image is uploaded)",
                                  layout=w.Layout(width="100%"))
         column = w.Layout(width=f"calc({LABEL_WIDTH} + 13em)")  # label + control: two columns fit
-        self.profile = w.Dropdown(options=list(PROFILES), value=profile,
+        self.profile = w.Dropdown(options=profile_names(), value=profile,
                                   description="profile", style=label, layout=column)
         self.model = w.Dropdown(options=["auto", *(s.id for s in list_specs()), "fallback"],
                                 description="model", style=label, layout=column)

@@ -43,7 +43,7 @@ SPECS = (
         width=64, description="Deterministic random-weight CogVideoX-I2V for CPU tests and "
                               "demos (built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_TEXT_ENCODER),
-        defaults=dict(num_inference_steps=4, guidance_scale=6.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=6.0, use_fp16=False),
     ),
 )
 

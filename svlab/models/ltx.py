@@ -44,7 +44,7 @@ SPECS = (
         description="Deterministic random-weight LTX-Video for CPU tests and demos (built "
                     "locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_T5_ENCODER),
-        defaults=dict(num_inference_steps=4, guidance_scale=3.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=3.0, use_fp16=False),
     ),
 )
 

@@ -54,10 +54,11 @@ SPECS = (
         components=_components(SVD_UNET, SVD_VAE, SVD_IMAGE_ENCODER, 25),
     ),
     ModelSpec(
-        id="tiny", family="svd", hub_id=None, num_frames=4, fps=6, height=64, width=64,
+        id="tiny", family="svd", hub_id=None, num_frames=8, fps=6, height=64, width=64,
         description="Deterministic random-weight SVD for CPU tests and demos (built "
                     "locally, never downloaded)",
         components=_components(TINY_UNET, TINY_VAE, TINY_IMAGE_ENCODER, 4),
+        defaults=dict(num_inference_steps=4, use_fp16=False),  # the cpu-tiny profile's
     ),
 )
 

@@ -82,7 +82,7 @@ SPECS = (
                     "and demos (built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_UMT5_ENCODER, flow_shift=3.0,
                                image_encoder=TINY_CLIP, processor=TINY_PROCESSOR),
-        defaults=dict(num_inference_steps=4, guidance_scale=5.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=5.0, use_fp16=False),
     ),
 )
 

@@ -23,7 +23,7 @@ from svlab.media.outputs import Publication, video_output
 from svlab.media.images import fit_image, read_image
 from svlab.core.records import Clip, GenerationResult
 from svlab.run.clip import device_of, encode_clip, generate_clip, interpolate_frames
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 from svlab.run.stages import Callback
 from svlab.render.storyboards import render_storyboard, storyboard_from_prompt
 from svlab.render.storyboards.renderer import SceneRenderer
@@ -53,7 +53,7 @@ def generate(
     nothing behind. `scenes_on` makes a prompt's scenes elsewhere (`svlab.work.distributed.ray_scenes
     .RayScenes`: on Ray workers, in parallel).
     """
-    config = resolve_config(config, overrides)
+    config = load_config(config, overrides)
     if image is None:
         if not prompt or not prompt.strip():
             raise InputError("nothing to generate from: give an image (path, PIL image or "

@@ -30,7 +30,7 @@ from svlab.core.manifest import environment
 from svlab.models import resolve_model
 from svlab.media import read_video
 from svlab.media.images import read_image
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 from svlab.render.service import generate
 from svlab.render.storyboards import storyboard_from_prompt
 
@@ -61,7 +61,7 @@ def rerun(manifest: str | Path, out: str | Path | None = None, *, check: bool = 
     path = require_file(manifest, "manifest")
     recorded = _read(path)
     settings, notes = _settings(recorded)
-    config = resolve_config(settings)
+    config = load_config(settings)
     inputs = recorded.get("inputs") or {}
     source = _image(inputs.get("image"), image, path, notes)
     prompt = inputs.get("prompt") if source is not None else _prompt(recorded)

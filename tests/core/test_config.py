@@ -3,9 +3,10 @@ import json
 import pytest
 import torch
 
-from svlab.core.config import PROFILES, VideoConfig, load_config, setting_names
+from svlab.core.config import PROFILES, VideoConfig, setting_names
+from svlab.run.settings import load_config
 from svlab.core.errors import ConfigError
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 
 
 def test_profiles_hold_the_reference_values():
@@ -106,22 +107,48 @@ def test_every_profile_is_valid():
         load_config(name)
 
 
-def test_auto_profile_is_fitted_by_resolve_config_not_load_config():
-    with pytest.raises(ConfigError, match="resolve_config"):
-        load_config("auto")
+def test_the_model_defaults_lie_between_the_profile_and_the_file(tmp_path):
+    """profile < the model's own defaults < file < explicit settings, in one place."""
+    path = tmp_path / "s.yaml"
+    path.write_text("num_frames: 5\nfps: 9\n")
+    config = load_config("standard", {"model": "tiny-wan", "fps": 12}, file=path)
+    assert (config.height, config.width) == (64, 64)  # the model's, over the profile's
+    assert config.num_frames == 5  # the file's, over the model's 9
+    assert config.fps == 12  # explicit, over the file's
+    assert config.num_inference_steps == 4 and config.guidance_scale == 5.0
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny-ltx", "tiny-wan", "tiny-cogvideox"])
+def test_a_tiny_model_named_alone_takes_its_own_size(model):
+    from svlab.models import get_spec
+
+    spec = get_spec(model)
+    for config in (load_config({"model": model}), load_config("cpu-tiny", {"model": model}),
+                   load_config(None, {"model": model})):
+        assert (config.height, config.width, config.num_frames, config.fps) == (
+            spec.height, spec.width, spec.num_frames, spec.fps)
+        assert config.num_inference_steps == 4 and config.use_fp16 is False
+
+
+def test_every_front_builds_its_config_through_load_config():
+    """The notebooks' helper and the panel take `auto` and the model's defaults too."""
+    from svlab.face.display import config_from
+
+    assert config_from("cpu-tiny", model="tiny-wan").num_frames == 9
+    assert config_from("auto", model="tiny").height == 64
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_auto_profile_without_a_gpu_or_budget_is_standard(monkeypatch):
     monkeypatch.delenv("SVLAB_VRAM", raising=False)
-    assert resolve_config("auto") == load_config("standard")
+    assert load_config("auto") == load_config("standard")
 
 
 def test_auto_profile_fits_the_budget(monkeypatch):
     from svlab.memory import plan_memory
 
     monkeypatch.setenv("SVLAB_VRAM", "8GiB")
-    config = resolve_config("auto", {"model": "svd-xt", "seed": 3})
+    config = load_config("auto", {"model": "svd-xt", "seed": 3})
     assert (config.height, config.width, config.num_frames, config.seed) == (576, 1024, 25, 3)
     plan = plan_memory("svd-xt", height=576, width=1024, num_frames=25,
                        offload=config.offload, decode_chunk_size=config.decode_chunk_size,

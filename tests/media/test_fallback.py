@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.core.errors import InputError
 from svlab.media.fallback import fallback_frames, seed_color
 from svlab.media import probe, read_video

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.core.errors import ModelUnavailableError
 from svlab.models import VideoModelLoader
 from svlab.run.stages import decode

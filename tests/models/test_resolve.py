@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.core.errors import ConfigError, ModelUnavailableError
 from svlab.models import choose_model, resolve_model
 

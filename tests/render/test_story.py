@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.core.errors import ConfigError, InputError
 from svlab.media import probe, read_video
 from svlab.media.ffmpeg import run_ffmpeg

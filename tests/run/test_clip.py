@@ -4,7 +4,7 @@ run at every stage, and the model chosen the way the config names it."""
 import numpy as np
 import pytest
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.core.errors import ModelUnavailableError
 from svlab.memory import StageTracker
 from svlab.media import probe, read_video

@@ -73,9 +73,9 @@ def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
 def config_from_args(args: argparse.Namespace):
     """The validated config: profile < --config file < flags; refused at once when its frames
     alone would not fit in this machine's memory."""
-    from svlab.run.settings import check_host_memory, resolve_config
+    from svlab.run.settings import check_host_memory, load_config
 
-    config = resolve_config(args.profile, setting_flags(args), file=args.config)
+    config = load_config(args.profile, setting_flags(args), file=args.config)
     check_host_memory(config)
     return config
 

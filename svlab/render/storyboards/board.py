@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from svlab.core.config import VideoConfig, read_config_file, setting_names
 from svlab.core.errors import ConfigError, InputError, did_you_mean, require_file
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 
 SUBTITLE_MODES = ("off", "on", "burn")  # on: WebVTT + SRT sidecars; burn: also drawn in
 BOARD_KEYS = ("title", "scenes", "subtitles", "music", "volume", "fade", "crossfade",
@@ -65,7 +65,7 @@ class Storyboard:
         settings = {k: v for k, v in self.settings.items() if k != "profile"}
         for layer in layers:
             settings.update({k: v for k, v in layer.items() if k != "profile"})
-        return resolve_config(profile or self.settings.get("profile") or "standard", settings)
+        return load_config(profile or self.settings.get("profile") or "standard", settings)
 
 
 # -- prompts -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from svlab.core.config import VideoConfig
 from svlab.core.errors import ConfigError
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 from svlab.work.sweep.spec import SweepInput, SweepSpec
 
 DEFAULT_MAX_RUNS = 10_000
@@ -95,7 +95,7 @@ def expand(spec: SweepSpec, max_runs: int | None = None) -> list[PlannedRun]:
 def resolve(spec: SweepSpec, variation: Variation) -> VideoConfig:
     """The config of one variation over the base; an error names where the bad value is."""
     try:
-        return resolve_config({**spec.base, **variation.settings})
+        return load_config({**spec.base, **variation.settings})
     except ConfigError as error:
         raise ConfigError(_locate(spec, variation, error)) from None
 
@@ -113,7 +113,7 @@ def _locate(spec: SweepSpec, variation: Variation, error: ConfigError) -> str:
 
 def _fails(settings: dict[str, Any]) -> bool:
     try:
-        resolve_config(settings)
+        load_config(settings)
     except ConfigError:
         return True
     return False

@@ -205,7 +205,7 @@ def test_a_storyboard_rendered_on_ray_is_the_local_render(cluster, tmp_path, pho
     board = storyboard_from_dict({**BOARD, "scenes": [*BOARD["scenes"][:2],
                                                       {**BOARD["scenes"][2],
                                                        "image": str(photo_file)}]})
-    config = svlab.resolve_config("cpu-tiny", {"num_frames": 4, "num_inference_steps": 2})
+    config = svlab.load_config("cpu-tiny", {"num_frames": 4, "num_inference_steps": 2})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.work.sweep import plan_sweep
 from svlab.work.sweep.keys import ModelIdentity, model_identity, run_key
 from svlab.work.sweep.spec import SweepInput

@@ -4,7 +4,7 @@ import signal
 import pytest
 from servers import Server
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 
 # Runner processes and servers started by these tests inherit this: the tiny models gain
 # nothing from threads, and OpenMP's spinning threads slow a loaded 2-core machine down.

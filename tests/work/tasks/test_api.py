@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.work.tasks.api.app import create_app
 from svlab.work.tasks.api.limits import ServerLimits
 from svlab.work.tasks.api.security import AccessPolicy

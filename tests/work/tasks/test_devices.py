@@ -22,7 +22,7 @@ def test_the_gpus_are_counted_as_the_driver_lists_them_narrowed_by_cuda_visible(
 
 
 def test_the_server_gives_its_local_workers_their_gpus(tmp_path, monkeypatch):
-    from svlab.core.config import load_config
+    from svlab.run.settings import load_config
     from svlab.work.tasks.api.app import make_workers
     from svlab.work.tasks.execution.data_folder import DataFolder
     from svlab.work.tasks.execution.store import TaskStore

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from servers import alive, children_of
 
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.media import probe
 from svlab.work.tasks import TaskStore, Worker
 from svlab.work.tasks.execution.data_folder import DataFolder
@@ -198,7 +198,7 @@ def test_a_dead_runner_fails_its_task_and_the_next_one_runs(worker):
 # A server stand-in: starts a runner, gives it a long job, prints the runner's pid, waits.
 PARENT = """
 import sys, time
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.work.tasks.execution.data_folder import DataFolder
 from svlab.work.tasks.execution.task_runner import Ready, RunnerJob, start_runner
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from svlab.core.config import VideoConfig
 from svlab.core.errors import ConfigError, InputError
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 from svlab.render.storyboards import Storyboard, storyboard_from_dict, storyboard_from_prompt
 from svlab.work.tasks.execution.data_folder import DataFolder
 
@@ -30,7 +30,7 @@ def task_config(request: Mapping[str, Any], base: VideoConfig) -> VideoConfig:
     profile = settings.pop("profile", None) or request.get("profile")
     if profile is not None and not isinstance(profile, str):
         raise ConfigError(f"profile must be a profile name, got {profile!r}")
-    return resolve_config(profile if profile is not None else base, settings)
+    return load_config(profile if profile is not None else base, settings)
 
 
 def task_storyboard(request: Mapping[str, Any], data: DataFolder) -> Storyboard | None:
