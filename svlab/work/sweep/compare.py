@@ -39,8 +39,10 @@ def compare(sweep: str | Path, out: str | Path | None = None, *,
     """The finished runs of the sweep folder `sweep` side by side in `out` (default
     SWEEP/compare.mp4) and as a contact sheet (`sheet`, default `out` with .png).
 
-    `by` names the settings each tile is labelled and ordered by (default: the settings the
-    sweep varies); with two or more, the grid has a column per value of the last one.
+    `by` names the settings each tile is ordered by and labelled with (default: the settings
+    the sweep varies); with two or more, the grid has a column per value of the last one. Where
+    two tiles would carry the same label, the other settings that differ among the tiles shown
+    are added to the labels, so that every tile's label tells it apart from the others.
     `where` keeps the runs whose setting has a value ("seed=3")."""
     folder = Path(sweep)
     rows, varied = _finished(folder)
@@ -54,9 +56,12 @@ def compare(sweep: str | Path, out: str | Path | None = None, *,
         raise InputError(f"no finished run in {folder} matches {' and '.join(where)}")
     chosen.sort(key=lambda r: (*(_sortable(r["settings"].get(n)) for n in names), r["input"]))
     inputs = {r["input"] for r in chosen}
+    shown = names + _telling_apart(chosen, names)
     labels = ["\n".join(([r["input"]] if len(inputs) > 1 else [])
-                        + [f"{n}={_shown(r['settings'].get(n))}" for n in names]) or r["key"]
+                        + [f"{n}={_shown(r['settings'].get(n))}" for n in shown]) or r["key"]
               for r in chosen]
+    if len(set(labels)) < len(labels):  # same settings and input: only the key tells them apart
+        labels = [f"{label}\n{r['key']}" for label, r in zip(labels, chosen)]
     if columns is None and len(names) >= 2:
         columns = len({repr(r["settings"].get(names[-1])) for r in chosen})
     out = Path(out) if out is not None else folder / "compare.mp4"
@@ -87,6 +92,24 @@ def _finished(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     if not rows:
         raise InputError(f"no finished run in {folder} to compare: run the sweep first")
     return rows, [c for c in table.columns if c in LABELLED]
+
+
+def _telling_apart(rows: list[dict[str, Any]], names: list[str]) -> list[str]:
+    """Settings beyond `names` that differ among `rows`, added one at a time (in setting
+    order, the one that separates most tiles first) until no two rows look the same."""
+    def groups(columns: list[str]) -> int:
+        return len({(r["input"], *(repr(r["settings"].get(n)) for n in columns)) for r in rows})
+
+    differing = [n for n in LABELLED if n not in names
+                 and len({repr(r["settings"].get(n)) for r in rows}) > 1]
+    added: list[str] = []
+    while groups(names + added) < len(rows) and differing:
+        best = max(differing, key=lambda n: groups(names + added + [n]))
+        if groups(names + added + [best]) == groups(names + added):
+            break
+        added.append(best)
+        differing.remove(best)
+    return added
 
 
 def _matches(row: dict[str, Any], clause: str) -> bool:

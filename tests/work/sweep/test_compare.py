@@ -73,3 +73,13 @@ def test_compare_filters_and_refuses_unknown_settings(sweep_dir, tmp_path, capsy
     assert main(["compare", str(tmp_path), "--out", str(tmp_path / "x.mp4")]) == 2
     assert "no sweep results at" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_every_tile_label_tells_its_run_apart(sweep_dir, tmp_path):
+    """`--by seed` over a seed x num_frames sweep: num_frames joins the labels, which would
+    otherwise say seed=1 twice."""
+    result = svlab.compare(sweep_dir, tmp_path / "g.mp4", by=["seed"])
+    assert len(set(result.labels)) == len(result.labels) == 4
+    assert result.labels[0] == "seed=1\nnum_frames=4"
+    assert main(["compare", str(sweep_dir), "--by", "seed", "--out", str(tmp_path / "c.mp4"),
+                 "--json"]) == 0
