@@ -66,7 +66,7 @@ def timed_get(client: httpx.Client, path: str) -> tuple[float, httpx.Response]:
 
 def start_server(data: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from svlab.cli import main; sys.exit(main())",
+        [sys.executable, "-c", "import sys; from svlab.face.cli import main; sys.exit(main())",
          "serve", "--port", str(port), "--data", str(data), *SETTINGS],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from photo import photograph
 
-from svlab.config import load_config
-from svlab.fallback import fallback_frames
-from svlab.processor import concat_videos, probe, write_video
-from svlab.processor.concat import write_concat_list
-from svlab.processor.ffmpeg import ffmpeg_exe, packets
+from svlab.run.settings import load_config
+from svlab.media.fallback import fallback_frames
+from svlab.media import concat_videos, probe, write_video
+from svlab.media.concat import write_concat_list
+from svlab.media.ffmpeg import ffmpeg_exe, packets
 
 CLIPS, REPEATS, TARGET = 3, 9, 1.2
 RESULT = Path(__file__).with_name("results") / "concat.json"

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svlab.config import load_config
+from svlab.run.settings import load_config
 from svlab.memory import StageTracker
 from svlab.models import VideoModelLoader
-from svlab.processor.images import load_image
+from svlab.media.images import load_image
 from svlab.run.stages import decode, denoise
 
 SETTINGS = dict(height=512, width=512, num_frames=16, num_inference_steps=1)

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from photo import photograph
 
-from svlab.fallback import fallback_frames
-from svlab.processor import probe, write_video
-from svlab.processor.ffmpeg import ffmpeg_exe
-from svlab.processor.video_io import encode_args
+from svlab.media.fallback import fallback_frames
+from svlab.media import probe, write_video
+from svlab.media.ffmpeg import ffmpeg_exe
+from svlab.media.video_io import encode_args
 
 WIDTH, HEIGHT, FRAMES, FPS, REPEATS, TARGET = 1024, 576, 25, 6, 7, 1.1
 RESULT = Path(__file__).with_name("results") / "encode.json"

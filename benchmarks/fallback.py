@@ -22,9 +22,9 @@ from pathlib import Path
 
 from photo import photograph
 
-from svlab.config import load_config
-from svlab.processor import probe
-from svlab.service import generate
+from svlab.run.settings import load_config
+from svlab.media import probe
+from svlab.render.service import generate
 
 REPEATS, TARGET_S = 7, 2.0
 PROMPT = "制作一段关于森林探险的短视频"

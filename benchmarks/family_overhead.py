@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from svlab.models import VideoModelLoader
-from svlab.processor.images import load_image
+from svlab.media.images import load_image
 from svlab.run.clip import generate_clip
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 from svlab.run.stages import to_uint8
 from sidebyside import alternate, compare, timed
 
@@ -49,7 +49,7 @@ def direct_call(pipe, model: str, image, c) -> np.ndarray:
 
 
 def measure(model: str) -> dict:
-    config = resolve_config("cpu-tiny", {"model": model, **SETTINGS, **SIZES[model]})
+    config = load_config("cpu-tiny", {"model": model, **SETTINGS, **SIZES[model]})
     y, x = np.mgrid[0:config.height, 0:config.width]
     picture = np.stack([x * 3, y * 3, (x + y) % 256], axis=-1).astype(np.uint8)
     image = load_image(picture, config.width, config.height)

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/flow_speed.py [--baseline COMMIT] [--repeats 5] [--threads 2]
 
-The baseline's `svlab/processor/flow.py` (and `pairs.py` when it has one) is taken from git
+The baseline's `svlab/media/flow.py` (and `pairs.py` when it has one) is taken from git
 (`git show COMMIT:...`) and loaded as a module of its own, so both versions run in one
 process, on the same frames, alternating per repeat: the machine is shared, and only ratios
 measured side by side mean much. Every clip of the footage is resized to 768x576 and restored
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import cv2
 
-from svlab.processor import flow
-from svlab.processor.interpolate import interpolate
+from svlab.media import flow
+from svlab.media.interpolate import interpolate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from interpolation import speed_clips  # noqa: E402  (the benchmark beside this one)
 
-from svlab.eval.footage import footage  # noqa: E402
+from svlab.render.eval.footage import footage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results" / "flow_speed.json"
@@ -44,7 +44,7 @@ def baseline_class(commit: str, folder: Path):
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("flow", "pairs"):
-        shown = subprocess.run(["git", "show", f"{commit}:svlab/processor/{name}.py"],
+        shown = subprocess.run(["git", "show", f"{commit}:svlab/media/{name}.py"],
                                cwd=ROOT, capture_output=True, text=True)
         if shown.returncode == 0:
             (package / f"{name}.py").write_text(shown.stdout)

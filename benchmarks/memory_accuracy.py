@@ -1,7 +1,7 @@
 """Predicted against measured peak memory per stage, on this machine's CPU, for every tiny model.
 
 The prediction is `svlab.memory.plan_memory(..., device="cpu")` (meta-device trace, no
-weights); the measurement is `svlab.eval.memory.measure_stages` (a real run of the tiny
+weights); the measurement is `svlab.render.eval.memory_study.measure_stages` (a real run of the tiny
 random-weight model; per stage, the process's resident-set high-water mark). Each setting runs
 once to warm up (first calls load kernels and BLAS buffers for their shapes), then `--reps`
 times; medians are quoted. Target: within 15%.
@@ -64,7 +64,7 @@ def main() -> None:
 
     import torch
 
-    from svlab.eval.memory import measured_vs_predicted
+    from svlab.render.eval.memory_study import measured_vs_predicted
 
     from svlab.models import get_spec
 

@@ -1,7 +1,7 @@
 """Predicted against measured peak VRAM per stage for full-size SVD-XT on a CUDA machine.
 
 The prediction (`svlab.memory.plan_memory`, meta-device trace) never touches the GPU; the
-measurement (`svlab.eval.memory.measure_stages`) builds SVD-XT with random fp16 weights on
+measurement (`svlab.render.eval.memory_study.measure_stages`) builds SVD-XT with random fp16 weights on
 the GPU (no download: memory does not depend on the weights' values), runs two denoising steps
 and the decode, and reads `torch.cuda.max_memory_allocated` per stage. Target: within 10%.
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare 
 
 import torch  # noqa: E402
 
-from svlab.eval.memory import measured_vs_predicted  # noqa: E402
+from svlab.render.eval.memory_study import measured_vs_predicted  # noqa: E402
 
 GPU_SETTINGS = [  # SVD-XT's own size: 25 frames at 576x1024, fp16
     dict(offload="none", decode_chunk_size=8, forward_chunking=False),

@@ -31,12 +31,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from svlab.eval.metrics import motion, video_metrics
-from svlab.fallback import fallback_frames
+from svlab.render.eval.metrics import motion, video_metrics
+from svlab.media.fallback import fallback_frames
 from svlab.models import VideoModelLoader
-from svlab.processor.images import load_image
+from svlab.media.images import load_image
 from svlab.run.clip import generate_clip
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from mini_data import eval_images  # noqa: E402  (the held-out pictures, one definition)
@@ -131,7 +131,7 @@ def summarise(model: str, rows: list[dict]) -> dict:
 
 
 def model_frames(model: str):
-    config = resolve_config(None, {"model": model})
+    config = load_config(None, {"model": model})
     loader = VideoModelLoader(config)
     loader.load()
 

@@ -42,7 +42,7 @@ def run_once(argv: list[str], cache: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one fresh `svlab` process using the plan cache `cache`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from svlab.cli import main; raise SystemExit(main())",
+    subprocess.run([sys.executable, "-c", "from svlab.face.cli import main; raise SystemExit(main())",
                     *argv], check=True, capture_output=True,
                    env=dict(os.environ, SVLAB_PLAN_CACHE=str(cache)))
     wall = time.perf_counter() - start

@@ -36,10 +36,10 @@ import torch
 from PIL import Image
 
 import svlab
-from svlab.distributed import PoolSettings, ray_session
-from svlab.processor import read_video
-from svlab.sweep.executors import LocalExecutor
-from svlab.sweep.ray_executor import RayExecutor
+from svlab.work.distributed import PoolSettings, ray_session
+from svlab.media import read_video
+from svlab.work.sweep.executors import LocalExecutor
+from svlab.work.sweep.ray_executor import RayExecutor
 from sidebyside import alternate, compare
 
 REPEATS, OVERHEAD_TARGET, SPEEDUP_TARGET = 5, 1.15, 1.6

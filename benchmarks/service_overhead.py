@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svlab.config import load_config
+from svlab.run.settings import load_config
 from svlab.models import VideoModelLoader
-from svlab.processor.images import load_image
+from svlab.media.images import load_image
 from svlab.run.clip import generate_clip
 from sidebyside import alternate, compare, timed
 

@@ -27,7 +27,7 @@ TARGET_S = 0.5
 
 
 def commands(python: str, work: str) -> dict[str, list[str]]:
-    cli = [python, "-c", "from svlab.cli import main; raise SystemExit(main())"]
+    cli = [python, "-c", "from svlab.face.cli import main; raise SystemExit(main())"]
     return {
         "python -c pass": [python, "-c", "pass"],
         "import svlab": [python, "-c", "import svlab"],

@@ -33,9 +33,9 @@ import torch
 from PIL import Image
 
 import svlab
-from svlab.processor import read_video
+from svlab.media import read_video
 from svlab.run.clip import cached_loader
-from svlab.run.settings import resolve_config
+from svlab.run.settings import load_config
 from sidebyside import alternate, compare
 
 REPEATS, TARGET = 5, 1.10
@@ -57,7 +57,7 @@ def picture(path: Path) -> Path:
 
 def back_to_back(image: Path, out: Path) -> float:
     """The reference: every run of the grid, one after another, with the loaded model."""
-    loader = cached_loader(resolve_config(BASE))
+    loader = cached_loader(load_config(BASE))
     start = time.perf_counter()
     for seed in GRID["seed"]:
         for motion in GRID["motion_bucket_id"]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from svlab.config import load_config
+from svlab.run.settings import load_config
 from svlab.models import VideoModelLoader, write_tiny_model
 
 REPEATS, THREADS, TARGET_SECONDS = 3, 2, 5.0

@@ -14,28 +14,28 @@ from typing import TYPE_CHECKING
 __version__ = "0.2.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "config": ("PROFILES", "ProcessingConfig", "VideoConfig", "load_config"),
-    "errors": ("ConfigError", "FFmpegError", "InputError", "ModelUnavailableError",
+    "core.config": ("PROFILES", "ProcessingConfig", "VideoConfig"),
+    "core.errors": ("ConfigError", "FFmpegError", "InputError", "ModelUnavailableError",
                "SvlabError"),
-    "records": ("GenerationResult",),
-    "fallback": ("fallback_frames",),
+    "core.records": ("GenerationResult",),
+    "media.fallback": ("fallback_frames",),
     "memory": ("StageTracker", "plan_memory", "recommend"),
     "memory.fit": ("fit_table", "fit_markdown"),
     "models": ("VideoModelLoader", "get_spec", "list_specs", "write_tiny_model"),
-    "processor": ("concat_videos", "placeholder_image", "probe", "read_video", "write_video"),
-    "processor.interpolate": ("interpolate",),
+    "media": ("concat_videos", "placeholder_image", "probe", "read_video", "write_video"),
+    "media.interpolate": ("interpolate",),
     "run.clip": ("generate_clip", "unload_models"),
-    "run.settings": ("resolve_config",),
-    "service": ("generate",),
-    "storyboards": ("Storyboard", "load_storyboard", "render_storyboard",
+    "run.settings": ("load_config",),  # the one way to make a config
+    "render.service": ("generate",),
+    "render.storyboards": ("Storyboard", "load_storyboard", "render_storyboard",
                     "storyboard_from_prompt"),
-    "sweep": ("load_sweep", "plan_sweep", "read_results", "sweep"),
-    "sweep.compare": ("compare",),
-    "sweep.rerun": ("rerun",),
-    "sweep.ray_executor": ("RayExecutor",),
-    "distributed": ("PoolSettings",),
-    "eval.metrics": ("video_metrics",),
-    "ui": ("GenerationPanel",),
+    "work.sweep": ("load_sweep", "plan_sweep", "read_results", "sweep"),
+    "work.sweep.compare": ("compare",),
+    "work.rerun": ("rerun",),
+    "work.sweep.ray_executor": ("RayExecutor",),
+    "work.distributed": ("PoolSettings",),
+    "render.eval.metrics": ("video_metrics",),
+    "face.ui": ("GenerationPanel",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)
@@ -55,25 +55,25 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what editors and type checkers see; never run
-    from .config import PROFILES, ProcessingConfig, VideoConfig, load_config
-    from .errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError
-    from .fallback import fallback_frames
-    from .memory import StageTracker, plan_memory, recommend
-    from .memory.fit import fit_markdown, fit_table
-    from .models import VideoModelLoader, get_spec, list_specs, write_tiny_model
-    from .processor import concat_videos, placeholder_image, probe, read_video, write_video
-    from .processor.interpolate import interpolate
-    from .records import GenerationResult
-    from .run.clip import generate_clip, unload_models
-    from .run.settings import resolve_config
-    from .service import generate
-    from .storyboards import (
+    from svlab.core.config import PROFILES, ProcessingConfig, VideoConfig
+    from svlab.core.errors import ConfigError, FFmpegError, InputError, ModelUnavailableError, SvlabError
+    from svlab.media.fallback import fallback_frames
+    from svlab.memory import StageTracker, plan_memory, recommend
+    from svlab.memory.fit import fit_markdown, fit_table
+    from svlab.models import VideoModelLoader, get_spec, list_specs, write_tiny_model
+    from svlab.media import concat_videos, placeholder_image, probe, read_video, write_video
+    from svlab.media.interpolate import interpolate
+    from svlab.core.records import GenerationResult
+    from svlab.run.clip import generate_clip, unload_models
+    from svlab.run.settings import load_config
+    from svlab.render.service import generate
+    from svlab.render.storyboards import (
         Storyboard, load_storyboard, render_storyboard, storyboard_from_prompt,
     )
-    from .sweep import load_sweep, plan_sweep, read_results, sweep
-    from .sweep.compare import compare
-    from .sweep.rerun import rerun
-    from .sweep.ray_executor import RayExecutor
-    from .distributed import PoolSettings
-    from .eval.metrics import video_metrics
-    from .ui import GenerationPanel
+    from svlab.work.sweep import load_sweep, plan_sweep, read_results, sweep
+    from svlab.work.sweep.compare import compare
+    from svlab.work.rerun import rerun
+    from svlab.work.sweep.ray_executor import RayExecutor
+    from svlab.work.distributed import PoolSettings
+    from svlab.render.eval.metrics import video_metrics
+    from svlab.face.ui import GenerationPanel

@@ -41,7 +41,7 @@ def photo_file(photo, tmp_path):
 @pytest.fixture
 def tiny_config():
     """The cpu-tiny profile at 4 frames: every stage of the real pipeline in about a second."""
-    from svlab.config import load_config
+    from svlab.run.settings import load_config
 
     return load_config("cpu-tiny", overrides={"num_frames": 4})
 

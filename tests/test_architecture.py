@@ -13,23 +13,19 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "svlab"
 
-# Lowest first. A module may import modules of its own layer and of the layers below it.
-LAYERS = [
-    ("ground", ("svlab.errors", "svlab.config", "svlab.records", "svlab.manifest")),
-    ("media", ("svlab.processor", "svlab.fallback", "svlab.outputs")),
-    ("models", ("svlab.models",)),
-    ("memory", ("svlab.memory",)),
-    ("run", ("svlab.run", "svlab.distributed")),
-    ("render", ("svlab.eval", "svlab.storyboards", "svlab.service")),
-    ("work", ("svlab.tasks", "svlab.sweep")),
-    ("face", ("svlab.cli", "svlab.ui", "svlab.display", "svlab.reports", "svlab.report_html",
-              "svlab.figures", "svlab")),
+# The layers, lowest first: each is a folder under svlab/, and a module's top folder is its
+# layer (`svlab/run/clip.py` is in `run`). A module may import modules of its own layer and of
+# the layers below it. `svlab/__init__.py`, the lazy public API, is the only module outside.
+LAYERS = ("core", "media", "models", "memory", "run", "render", "work", "face")
+# Inside a layer, folders that may not import a sibling folder: (importer prefix, imported prefix).
+INNER_RULES = [
+    ("svlab.work.tasks.execution", "svlab.work.tasks.api"),  # execution knows nothing of HTTP
 ]
 HEAVY = ("torch", "diffusers", "transformers", "cv2", "ipywidgets", "matplotlib", "fastapi",
          "pandas", "skimage", "papermill", "ray")
 # Where a function may import svlab's own modules: the command handlers, so that `svlab
 # --help` builds its parser without importing what the commands run.
-LAZY_ALLOWED = ("svlab.cli",)
+LAZY_ALLOWED = ("svlab.face.cli",)
 
 
 def module_name(path: Path) -> str:
@@ -38,16 +34,18 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> int:
-    """The index of the most specific layer prefix that names `module`."""
-    best = None
-    for index, (_, prefixes) in enumerate(LAYERS):
-        for prefix in prefixes:
-            if module == prefix or (prefix != "svlab" and module.startswith(prefix + ".")):
-                if best is None or len(prefix) > best[1]:
-                    best = (index, len(prefix))
-    if best is None:
-        raise AssertionError(f"{module} is in no layer: add it to LAYERS")
-    return best[0]
+    """The index in LAYERS of the folder that holds `module`."""
+    parts = module.split(".")
+    if len(parts) < 2 or parts[1] not in LAYERS:
+        raise AssertionError(f"{module} is in no layer folder: move it under one of "
+                             f"svlab/{{{','.join(LAYERS)}}}/")
+    return LAYERS.index(parts[1])
+
+
+def test_layer_folders_are_the_package_folders():
+    folders = sorted(p.name for p in PACKAGE.iterdir()
+                     if p.is_dir() and (p / "__init__.py").is_file())
+    assert folders == sorted(LAYERS)
 
 
 def imports(path: Path) -> list[tuple[str, list[str], bool]]:
@@ -92,13 +90,41 @@ GRAPH = {module_name(p): imports(p) for p in SOURCES}
 
 def test_every_module_is_in_a_layer():
     for module in GRAPH:
-        layer_of(module)
+        if module != "svlab":
+            layer_of(module)
+
+
+def test_a_module_outside_the_layer_folders_fails():
+    for stray in ("svlab.helpers", "svlab.nowhere.thing"):
+        with pytest.raises(AssertionError, match="in no layer folder"):
+            layer_of(stray)
+
+
+def test_inner_rules_hold():
+    crossing = [f"{module} imports {target}"
+                for module, found in GRAPH.items() for target, _, _ in found
+                for low, high in INNER_RULES
+                if (module + ".").startswith(low + ".") and (target + ".").startswith(high + ".")]
+    assert crossing == []
+
+
+def test_module_names_are_unique():
+    """One name, one module: outside the command line (whose modules are named after their
+    subcommands, `svlab/face/cli/sweep.py` for `svlab sweep`) no two modules share a name, and
+    none is named after a layer."""
+    seen: dict[str, list[str]] = {}
+    for module in GRAPH:
+        if module.startswith("svlab.face.cli") or module.count(".") < 2:
+            continue
+        seen.setdefault(module.rpartition(".")[2], []).append(module)
+    twice = {name: where for name, where in seen.items() if len(where) > 1 or name in LAYERS}
+    assert twice == {}
 
 
 def test_layers_import_only_downwards():
     upward = [
-        f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} "
-        f"({LAYERS[layer_of(target)][0]})"
+        f"{module} ({LAYERS[layer_of(module)]}) imports {target} "
+        f"({LAYERS[layer_of(target)]})"
         for module, found in GRAPH.items() for target, _, _ in found
         if module != "svlab" and layer_of(target) > layer_of(module)
     ]
@@ -163,11 +189,22 @@ def test_svlab_modules_are_imported_at_the_top():
 @pytest.mark.parametrize("code", [
     "import svlab",
     "import svlab; svlab.__version__; dir(svlab)",
-    "from svlab.cli import build_parser; build_parser()",
+    "from svlab.face.cli import build_parser; build_parser()",
 ])
 def test_import_and_help_load_no_heavy_library(code):
     probe = (f"import sys; {code}; "
              f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == ""
+
+
+@pytest.mark.parametrize("module", ["svlab.core.config", "svlab.core.manifest",
+                                    "svlab.core.files", "svlab.run", "svlab.run.settings"])
+def test_the_ground_and_the_settings_load_no_array_library(module):
+    """Building a config (and resolving one) needs no numpy, OpenCV or Pillow."""
+    probe = (f"import sys, {module}; "
+             f"print(' '.join(m for m in ('numpy', 'cv2', 'PIL', 'torch') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == ""

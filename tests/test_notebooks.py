@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from PIL import Image
 
-from svlab.reports import notebook_parameters
+from svlab.face.reports import notebook_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

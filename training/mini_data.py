@@ -10,7 +10,7 @@ Two kinds of clip, as SVD was trained on both camera motion and object motion:
   objects moving, at a frame stride of 1-3, scene cuts left out.
 
 Every clip's `motion_bucket_id` is measured, not assumed: svlab's own motion metric (the mean
-DIS optical-flow magnitude between consecutive frames, `svlab.eval.metrics.motion`) scaled by
+DIS optical-flow magnitude between consecutive frames, `svlab.render.eval.metrics.motion`) scaled by
 `BUCKET_PER_PX`. The evaluation pictures (scikit-image's data) are a source the training never
 sees.
 """
@@ -44,7 +44,7 @@ class Clip:
 
 def bucket_of(frames: np.ndarray) -> int:
     """The motion bucket of a clip: its measured mean flow in pixels per frame, scaled."""
-    from svlab.eval.metrics import motion
+    from svlab.render.eval.metrics import motion
 
     px, _ = motion(frames)
     return int(np.clip(round(px * BUCKET_PER_PX), 1, 255))
@@ -112,7 +112,7 @@ def camera_clip(image: np.ndarray, rng: np.random.Generator, *, size: int, frame
 
 def video_sources() -> list[tuple[str, Path]]:
     """Real footage that the registries install (the clips svlab's interpolation study uses)."""
-    from svlab.eval.footage import footage
+    from svlab.render.eval.footage import footage
 
     seen, out = set(), []
     for clip in footage():

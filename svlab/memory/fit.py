@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
-from ..models import get_spec, list_specs
-from .planner import recommend
-from .predict import gib, plan_memory
+from svlab.core.errors import ConfigError
+from svlab.models import get_spec, list_specs
+from svlab.memory.planner import recommend
+from svlab.memory.predict import gib, plan_memory
 
 BUDGETS_GIB = (8, 12, 16, 24, 48, 80)
 GIB = 2**30

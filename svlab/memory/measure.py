@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..records import StageStats
+from svlab.core.records import StageStats
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -154,7 +154,7 @@ def pin_mmap_threshold(nbytes: int = 1 << 20) -> bool:
     after which freed tensors below it stay on the heap, resident whether live or not, and a
     CPU stage's resident set measures the allocator's hoard instead of the program's tensors
     (the tiny model's decode read 1.4x to 2.5x its live tensors). The memory experiments of
-    `svlab.eval.memory` pin it; `StageTracker` alone does not, so that tracking never changes
+    `svlab.render.eval.memory_study` pin it; `StageTracker` alone does not, so that tracking never changes
     how a run allocates.
     """
     if _libc is None or not hasattr(_libc, "mallopt"):

@@ -26,16 +26,16 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ..processor.ffmpeg import atomic_output
-from ..records import TraceStep
-from .counts import ModelCounts
+from svlab.core.files import atomic_output
+from svlab.core.records import TraceStep
+from svlab.memory.counts import ModelCounts
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "SVLAB_PLAN_CACHE"
 FORMAT = 1
 LIBRARIES = ("torch", "diffusers", "transformers", "accelerate")
-_SOURCES = ("memory", "models", "records.py")  # what a traced figure depends on in svlab
+_SOURCES = ("memory", "models", "core/records.py")  # what a traced figure depends on in svlab
 
 
 @dataclass

@@ -28,10 +28,10 @@ from typing import Any
 import dataclasses
 import os
 
-from ..errors import ConfigError
-from ..models import choose_model, family_of, get_spec
-from ..models.registry import is_registered
-from .predict import OFFLOAD, combine, gib, meta_model, normalise_settings, trace_steps
+from svlab.core.errors import ConfigError
+from svlab.models import choose_model, family_of, get_spec
+from svlab.models.registry import is_registered
+from svlab.memory.predict import OFFLOAD, combine, gib, meta_model, normalise_settings, trace_steps
 
 DECODE_CHUNKS = (25, 14, 8, 4, 2, 1)
 OFFLOAD_COST = {"none": 0, "model": 3, "block": 5, "leaf": 8, "sequential": 50}

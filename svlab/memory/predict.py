@@ -36,15 +36,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import MEMORY_OPTIONS, OFFLOAD, check_plan_settings
-from ..errors import ConfigError, unknown_choice
-from ..models import Family, ModelSpec, build_modules, family_of, get_spec, list_specs
-from ..models.build import quiet_libraries
-from ..records import TraceStep
-from .counts import ModelCounts, count_modules
-from .plan_cache import PlanRecord, load_record, save_record
-from .replay import replaying
-from .tracing import tracing
+from svlab.core.config import MEMORY_OPTIONS, OFFLOAD, check_plan_settings
+from svlab.core.errors import ConfigError, unknown_choice
+from svlab.models import Family, ModelSpec, build_modules, family_of, get_spec, list_specs
+from svlab.models.build import quiet_libraries
+from svlab.core.records import TraceStep
+from svlab.memory.counts import ModelCounts, count_modules
+from svlab.memory.plan_cache import PlanRecord, load_record, save_record
+from svlab.memory.replay import replaying
+from svlab.memory.tracing import tracing
 
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 DEVICES = ("cuda", "cpu")

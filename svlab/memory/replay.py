@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
-from .tracing import LiveBytes
+from svlab.memory.tracing import LiveBytes
 
 
 @dataclass(frozen=True)

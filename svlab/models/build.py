@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import InputError
-from .family import Family, ModelSpec
-from .registry import family_of, get_spec, list_specs
+from svlab.core.errors import InputError
+from svlab.models.family import Family, ModelSpec
+from svlab.models.registry import family_of, get_spec, list_specs
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .cogvideox_configs import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.cogvideox_configs import (
     COG_SCHEDULER, COG_TRANSFORMER, COG_VAE, TEXT_ENCODER, TINY_TEXT_ENCODER,
     TINY_TRANSFORMER, TINY_VAE,
 )
-from .family import ModelSpec
-from .textvideo import (
+from svlab.models.family import ModelSpec
+from svlab.models.textvideo import (
     TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
     trace_to_numpy,
 )
@@ -43,7 +43,7 @@ SPECS = (
         width=64, description="Deterministic random-weight CogVideoX-I2V for CPU tests and "
                               "demos (built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_TEXT_ENCODER),
-        defaults=dict(num_inference_steps=4, guidance_scale=6.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=6.0, use_fp16=False),
     ),
 )
 
@@ -57,6 +57,7 @@ class CogVideoX(TextVideoFamily):
     weighted = ("transformer", "vae", "text_encoder")
     default_guidance = 6.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
+    conditioning = ("encode_prompt",)  # T5; the image latents are sampled with the seed
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

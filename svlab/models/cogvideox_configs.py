@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ltx_configs import T5_XXL_ENCODER, TINY_T5_ENCODER
+from svlab.models.ltx_configs import T5_XXL_ENCODER, TINY_T5_ENCODER
 
 COG_TRANSFORMER: dict[str, Any] = dict(
     num_attention_heads=48, attention_head_dim=64, in_channels=32, out_channels=16,

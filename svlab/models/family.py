@@ -22,7 +22,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..records import TraceStep
+from svlab.core.records import TraceStep
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,14 @@ class Family(abc.ABC):
     also_loads: tuple[str, ...] = ()  # other pipeline classes whose folders this one loads
     remedies: tuple[str, ...] = ()  # the recovery ladder, in order (see svlab.run.recovery)
     stages: tuple[str, ...] = ()  # the stages `trace` predicts, in order
-    options: frozenset[str] = frozenset()  # memory options it takes (svlab.config.MEMORY_OPTIONS)
+    options: frozenset[str] = frozenset()  # memory options it takes (svlab.core.config.MEMORY_OPTIONS)
     xformers: bool = True  # whether the pipeline's attention can run on xFormers
     # submodules ("vae.decoder") called once per chunk of frames, whose steady calls the
     # memory planner replays instead of tracing again (svlab.memory.tracing.replaying)
     repeated: tuple[str, ...] = ()
+    # the pipeline's methods that encode the conditioning (image, prompt), deterministic in
+    # their arguments: runs of one input may share their results (svlab.work.sweep.reuse)
+    conditioning: tuple[str, ...] = ()
     specs: tuple[ModelSpec, ...] = ()
 
     @abc.abstractmethod

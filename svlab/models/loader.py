@@ -18,14 +18,14 @@ import logging
 import time
 import weakref
 
-from ..config import OFFLOAD
-from ..errors import ConfigError, ModelUnavailableError
-from ..records import ModelInfo
-from . import placement
-from .build import pipeline_class, quiet_libraries
-from .family import Family
-from .registry import family_by_pipeline, get_spec, is_registered
-from .resolve import FALLBACK, ResolvedModel, choose_model, resolve_model
+from svlab.core.config import OFFLOAD
+from svlab.core.errors import ConfigError, ModelUnavailableError
+from svlab.core.records import ModelInfo
+from svlab.models import placement
+from svlab.models.build import pipeline_class, quiet_libraries
+from svlab.models.family import Family
+from svlab.models.registry import family_by_pipeline, get_spec, is_registered
+from svlab.models.resolve import FALLBACK, ResolvedModel, choose_model, resolve_model
 
 log = logging.getLogger(__name__)
 

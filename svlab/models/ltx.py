@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import ModelSpec
-from .ltx_configs import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import ModelSpec
+from svlab.models.ltx_configs import (
     LTX_SCHEDULER, LTX_TRANSFORMER, LTX_VAE, T5_XXL_ENCODER, TINY_T5_ENCODER,
     TINY_TRANSFORMER, TINY_VAE,
 )
-from .textvideo import (
+from svlab.models.textvideo import (
     TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
     trace_to_numpy,
 )
@@ -44,7 +44,7 @@ SPECS = (
         description="Deterministic random-weight LTX-Video for CPU tests and demos (built "
                     "locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_T5_ENCODER),
-        defaults=dict(num_inference_steps=4, guidance_scale=3.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=3.0, use_fp16=False),
     ),
 )
 
@@ -58,6 +58,7 @@ class LTXVideo(TextVideoFamily):
     weighted = ("transformer", "vae", "text_encoder")
     default_guidance = 3.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
+    conditioning = ("encode_prompt",)  # T5; the image latents carry the seed's noise
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

@@ -1,5 +1,5 @@
 """Where a pipeline's weights live and how they are stored: diffusers' memory features as
-loading options (see `svlab.config.OFFLOAD` and the memory flags of `VideoConfig`).
+loading options (see `svlab.core.config.OFFLOAD` and the memory flags of `VideoConfig`).
 
 - offload "model" (`enable_model_cpu_offload`), "block" and "leaf" (`enable_group_offload` at
   block or leaf level, prefetching the next group on a CUDA stream), "sequential"
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from .family import Family
+from svlab.models.family import Family
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ writing that module and listing its `FAMILY` here. Listing specs imports no heav
 
 from __future__ import annotations
 
-from ..errors import ConfigError, unknown_choice
-from . import cogvideox, ltx, svd, wan
-from .family import Family, ModelSpec
+from svlab.core.errors import ConfigError, unknown_choice
+from svlab.models import cogvideox, ltx, svd, wan
+from svlab.models.family import Family, ModelSpec
 
 FAMILIES: dict[str, Family] = {
     family.name: family for family in (svd.FAMILY, ltx.FAMILY, wan.FAMILY, cogvideox.FAMILY)}

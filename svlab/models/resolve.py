@@ -23,10 +23,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, ModelUnavailableError
-from .build import write_tiny_model
-from .family import Family, ModelSpec
-from .registry import (
+from svlab.core.errors import ConfigError, ModelUnavailableError
+from svlab.models.build import write_tiny_model
+from svlab.models.family import Family, ModelSpec
+from svlab.models.registry import (
     FAMILIES, family_by_pipeline, family_of, get_spec, is_registered, list_specs,
     spec_by_hub_id,
 )

@@ -11,10 +11,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import Family, ModelSpec
-from .svd_configs import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import Family, ModelSpec
+from svlab.models.svd_configs import (
     MINI_IMAGE_ENCODER, MINI_UNET, MINI_VAE, SVD_FEATURE_EXTRACTOR, SVD_IMAGE_ENCODER,
     SVD_SCHEDULER, SVD_UNET, SVD_VAE, TINY_IMAGE_ENCODER, TINY_UNET, TINY_VAE,
 )
@@ -54,10 +54,11 @@ SPECS = (
         components=_components(SVD_UNET, SVD_VAE, SVD_IMAGE_ENCODER, 25),
     ),
     ModelSpec(
-        id="tiny", family="svd", hub_id=None, num_frames=4, fps=6, height=64, width=64,
+        id="tiny", family="svd", hub_id=None, num_frames=8, fps=6, height=64, width=64,
         description="Deterministic random-weight SVD for CPU tests and demos (built "
                     "locally, never downloaded)",
         components=_components(TINY_UNET, TINY_VAE, TINY_IMAGE_ENCODER, 4),
+        defaults=dict(num_inference_steps=4, use_fp16=False),  # the cpu-tiny profile's
     ),
     ModelSpec(
         id="mini", family="svd", hub_id=None, num_frames=8, fps=7, height=64, width=64,
@@ -66,7 +67,8 @@ SPECS = (
                     "(docs/mini-model.md); ships with the package",
         components=_components(MINI_UNET, MINI_VAE, MINI_IMAGE_ENCODER, 8),
         defaults=dict(num_inference_steps=10, min_guidance_scale=1.0, max_guidance_scale=1.0,
-                      decode_chunk_size=8, motion_bucket_id=127, noise_aug_strength=0.02),
+                      decode_chunk_size=8, motion_bucket_id=127, noise_aug_strength=0.02,
+                      use_fp16=False),
         weights="mini",
     ),
 )
@@ -83,6 +85,8 @@ class StableVideoDiffusion(Family):
                 "sequential_offload")
     stages = ("image_encoding", "denoising", "decoding")
     options = frozenset({"forward_chunking", "decode_chunks"})
+    # the CLIP image embedding, and the VAE latents of the image (plus the seed's noise)
+    conditioning = ("_encode_image", "_encode_vae_image")
     specs = SPECS
 
     def build_module(self, component: str, config: dict[str, Any]):

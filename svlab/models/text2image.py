@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ModelUnavailableError
-from .build import quiet_libraries
-from .loader import resolve_device
+from svlab.core.errors import ModelUnavailableError
+from svlab.models.build import quiet_libraries
+from svlab.models.loader import resolve_device
 
 TEXT2IMAGE_ENV = "SVLAB_TEXT2IMAGE"  # a local diffusers text-to-image folder, e.g. SD-Turbo
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import Family
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import Family
 
 # A word-piece vocabulary for the tiny models' tokenizer, built in code (no download): T5's
 # special tokens, the Metaspace word start, letters, digits and punctuation (so that any text

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..records import TraceStep
-from .family import ModelSpec
-from .textvideo import (
+from svlab.core.errors import ConfigError
+from svlab.core.records import TraceStep
+from svlab.models.family import ModelSpec
+from svlab.models.textvideo import (
     TextVideoFamily, check_frame_count, check_multiple, tiny_tokenizer, trace_text_encoding,
     trace_to_numpy,
 )
-from .wan_configs import (
+from svlab.models.wan_configs import (
     CLIP_PROCESSOR, CLIP_VIT_H, TINY_CLIP, TINY_PROCESSOR, TINY_TRANSFORMER, TINY_UMT5_ENCODER,
     TINY_VAE, UMT5_XXL_ENCODER, WAN22_5B, WAN22_A14B, WAN22_VAE, WAN_14B, WAN_VAE, unipc,
 )
@@ -82,7 +82,7 @@ SPECS = (
                     "and demos (built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_UMT5_ENCODER, flow_shift=3.0,
                                image_encoder=TINY_CLIP, processor=TINY_PROCESSOR),
-        defaults=dict(num_inference_steps=4, guidance_scale=5.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=5.0, use_fp16=False),
     ),
 )
 
@@ -97,6 +97,7 @@ class Wan(TextVideoFamily):
     weighted = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
     default_guidance = 5.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
+    conditioning = ("encode_prompt", "encode_image")  # umT5, and Wan2.1's CLIP image encoder
     specs = SPECS
     repeated = ("vae.encoder", "vae.decoder")  # once per chunk of frames, with caches
 

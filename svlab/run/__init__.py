@@ -1,4 +1,4 @@
-"""Running a model: settings resolved into a config (`settings.resolve_config`), a clip made
+"""Running a model: settings resolved into a config (`settings.load_config`), a clip made
 stage by stage through the model's family (`stages`), kept alive by the recovery ladder
 (`recovery`), or answered by the fallback engine (`clip.generate_clip`).
 

@@ -18,16 +18,16 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from ..config import VideoConfig
-from ..errors import ModelUnavailableError
-from ..fallback import fallback_frames
-from ..memory import StageTracker
-from ..models import VideoModelLoader, choose_model, resolve_device
-from ..processor import write_video
-from ..processor.interpolate import iter_interpolate, output_count, rate_ratio
-from ..records import Clip, ClipRecord
-from .recovery import run_with_recovery
-from .stages import Callback
+from svlab.core.config import VideoConfig
+from svlab.core.errors import ModelUnavailableError
+from svlab.media.fallback import fallback_frames
+from svlab.memory import StageTracker
+from svlab.models import VideoModelLoader, choose_model, resolve_device
+from svlab.media import write_video
+from svlab.media.interpolate import iter_interpolate, output_count, rate_ratio
+from svlab.core.records import Clip, ClipRecord
+from svlab.run.recovery import run_with_recovery
+from svlab.run.stages import Callback
 
 log = logging.getLogger(__name__)
 

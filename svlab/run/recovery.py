@@ -26,12 +26,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import VideoConfig
-from ..memory import StageTracker
-from ..models import VideoModelLoader
-from ..models.placement import set_vae_tiling
-from ..records import RecoveryStep
-from .stages import Callback, decode, denoise, to_uint8
+from svlab.core.config import VideoConfig
+from svlab.memory import StageTracker
+from svlab.models import VideoModelLoader
+from svlab.models.placement import set_vae_tiling
+from svlab.core.records import RecoveryStep
+from svlab.run.stages import Callback, decode, denoise, to_uint8
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,20 @@
-"""The one way settings become the config of a run: a profile name, a settings mapping or a
-`VideoConfig`, plus a file and overrides, validated against the model that will run it and,
-for the `auto` profile, fitted to the GPU by the memory planner.
+"""The one way settings become the config of a run: `load_config` (also `svlab.load_config`),
+used by the notebooks, the panel, the command line, the task API, sweeps, storyboards and
+reruns alike.
 
-A registry model's own defaults (`ModelSpec.defaults`: its size, frames, fps, steps and
-guidance) lie between the profile and the file: `--model wan2.1-i2v-14b-480p` alone runs at
-480x832, 81 frames, while any setting given explicitly still wins."""
+Precedence, lowest first, written here once (docs/configuration.md says the same):
+
+    1. the profile's settings (`standard` when none is named; `auto` is `standard` fitted
+       to the GPU by the memory planner, after everything below is applied)
+    2. the model's own defaults (`ModelSpec`: its size, frames and fps, and its `defaults`:
+       steps, guidance, precision), for the model the settings below or the profile name
+    3. the settings file (`file=`, `--config`; it may name its own profile)
+    4. explicit settings (`overrides`, keyword arguments, command-line flags, a sweep's or
+       a task's settings)
+
+So `--model wan2.1-i2v-14b-480p` alone runs at 480x832, 81 frames, and `model: tiny` in a
+sweep at tiny's 64x64, while any setting given explicitly still wins. The result is checked
+against the model that will run it before any work starts."""
 
 from __future__ import annotations
 
@@ -12,57 +22,58 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import AUTO_PROFILE, VideoConfig, load_config, read_config_file
-from ..errors import InputError
-from ..memory import fit_to_vram
-from ..models import family_of, get_spec
-from ..models.registry import is_registered
+from svlab.core.config import AUTO_PROFILE, VideoConfig, profile_settings, read_config_file
+from svlab.core.errors import InputError
+from svlab.memory import fit_to_vram
+from svlab.models import family_of, get_spec
+from svlab.models.registry import is_registered
+
+DEFAULT_PROFILE = "standard"
 
 
-def resolve_config(
-    config: VideoConfig | str | Mapping[str, Any] | None = None,
+def load_config(
+    profile: VideoConfig | str | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
     file: str | Path | None = None,
 ) -> VideoConfig:
-    """A validated config from a VideoConfig, a profile name (`auto` included), a mapping of
-    settings (with an optional "profile" key) or None (`standard`), then `file`'s settings,
-    then `overrides`. A registry model's own size constraints are checked here, before any
-    work starts."""
+    """The validated config of a run. `profile`: a profile name (`auto` included), None (the
+    file's profile, else `standard`), a mapping of settings with an optional "profile" key,
+    or a `VideoConfig` (then only `overrides` apply to it); then `file`'s settings, then
+    `overrides`, with the model's own defaults under both (see the module's docstring)."""
     overrides = dict(overrides or {})
-    if isinstance(config, VideoConfig):
+    if isinstance(profile, VideoConfig):
         if file is not None:
             raise InputError("a settings file goes with a profile name, not a VideoConfig")
-        resolved = config.replace(**overrides) if overrides else config
-    elif config is None or isinstance(config, str):
-        resolved = _load(config, file, overrides)
-    elif isinstance(config, Mapping):
-        settings = dict(config)
-        resolved = _load(settings.pop("profile", None), file, {**settings, **overrides})
+        resolved = profile.replace(**overrides) if overrides else profile
+    elif profile is None or isinstance(profile, str):
+        resolved = _build(profile, file, overrides)
+    elif isinstance(profile, Mapping):
+        settings = dict(profile)
+        resolved = _build(settings.pop("profile", None), file, {**settings, **overrides})
     else:
         raise InputError(f"config must be a VideoConfig, a profile name or a mapping of "
-                         f"settings, got {type(config).__name__}")
+                         f"settings, got {type(profile).__name__}")
     check_model_settings(resolved)
     return resolved
 
 
-def _load(profile: str | None, file, overrides: dict[str, Any]) -> VideoConfig:
+def _build(profile: str | None, file, overrides: dict[str, Any]) -> VideoConfig:
     from_file = read_config_file(file) if file else {}
     file_profile = from_file.pop("profile", None)
-    profile = profile or file_profile or "standard"
-    settings = {**from_file, **overrides}  # the file's settings, then the overrides
-    base = "standard" if profile == AUTO_PROFILE else profile
-    model = settings.get("model", load_config(base).model)
-    settings = {**model_defaults(model), **settings}
-    if profile == AUTO_PROFILE:
-        return fit_to_vram(load_config("standard", overrides=settings))
-    return load_config(profile, overrides=settings)
+    name = profile or file_profile or DEFAULT_PROFILE
+    base = profile_settings(DEFAULT_PROFILE if name == AUTO_PROFILE else name)
+    settings = {**from_file, **overrides}  # the file's settings, then the explicit ones
+    model = settings.get("model", base.get("model", VideoConfig.model))
+    config = VideoConfig().replace(**{**base, **model_defaults(model), **settings})
+    return fit_to_vram(config) if name == AUTO_PROFILE else config
 
 
 def model_defaults(model) -> dict[str, Any]:
     """The settings a registry model runs at unless told otherwise: its size, frame count
-    and fps, then its `defaults` (steps, guidance). Empty for Stable Video Diffusion, whose
-    reference settings are the profiles', and for anything not in the registry."""
+    and fps, then its `defaults` (steps, guidance, precision). Empty for the published Stable
+    Video Diffusion checkpoints, whose reference settings are the profiles' (`standard` is
+    SVD's own; `low-vram` cuts it down), and for anything not in the registry."""
     if not isinstance(model, str) or not is_registered(model):
         return {}
     spec = get_spec(model)

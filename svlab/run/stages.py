@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from ..memory import StageTracker
-from ..models import Family
+from svlab.memory import StageTracker
+from svlab.models import Family
 
 Callback = Callable[[dict[str, Any]], None]
 

@@ -90,7 +90,7 @@ def test_panel_generates_from_an_upload_and_shows_the_result(generate_page, tmp_
                                                             artifacts):
     from PIL import Image
 
-    from svlab.display import demo_image
+    from svlab.face.display import demo_image
 
     demo_image(160, 96).save(tmp_path / "sunset.png")
     panel = panel_of(generate_page)

@@ -9,7 +9,7 @@ import sys
 from svlab.memory import plan_cache
 from svlab.memory.counts import ModelCounts
 from svlab.memory.plan_cache import PlanRecord, load_record, save_record
-from svlab.records import TraceStep
+from svlab.core.records import TraceStep
 
 PLANS = """
 import json, sys

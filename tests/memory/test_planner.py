@@ -1,7 +1,7 @@
 import pytest
 
-from svlab.errors import ConfigError
-from svlab.config import load_config
+from svlab.core.errors import ConfigError
+from svlab.run.settings import load_config
 from svlab.memory import parse_bytes, plan_memory, recommend, recommend_for
 from svlab.memory.planner import candidates
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from svlab.errors import ConfigError
+from svlab.core.errors import ConfigError
 from svlab.memory import plan_memory, plan_stages
 
 STAGES = plan_stages("svd-xt")

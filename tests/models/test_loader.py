@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from svlab.config import load_config
-from svlab.errors import ModelUnavailableError
+from svlab.run.settings import load_config
+from svlab.core.errors import ModelUnavailableError
 from svlab.models import VideoModelLoader
 from svlab.run.stages import decode
 

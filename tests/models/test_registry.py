@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from svlab.errors import ConfigError
+from svlab.core.errors import ConfigError
 from svlab.models import build_modules, build_pipeline, family_of, get_spec, list_specs
 
 

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from svlab.config import load_config
-from svlab.errors import ConfigError, ModelUnavailableError
+from svlab.run.settings import load_config
+from svlab.core.errors import ConfigError, ModelUnavailableError
 from svlab.models import choose_model, resolve_model
 
 XT = "stabilityai/stable-video-diffusion-img2vid-xt"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from diffusers import StableVideoDiffusionPipeline
 
-from svlab.errors import InputError
+from svlab.core.errors import InputError
 from svlab.models import write_tiny_model
 
 

@@ -4,10 +4,10 @@ run at every stage, and the model chosen the way the config names it."""
 import numpy as np
 import pytest
 
-from svlab.config import load_config
-from svlab.errors import ModelUnavailableError
+from svlab.run.settings import load_config
+from svlab.core.errors import ModelUnavailableError
 from svlab.memory import StageTracker
-from svlab.processor import probe, read_video
+from svlab.media import probe, read_video
 from svlab.run.clip import (
     encode_clip, generate_clip, interpolate_frames, model_to_load, unload_models,
 )
@@ -65,7 +65,7 @@ def test_encoding_can_be_stopped_and_leaves_nothing(tmp_path):
 
 
 def test_events_come_from_every_stage_of_a_model_run(photo):
-    from svlab.processor.images import load_image
+    from svlab.media.images import load_image
 
     config = load_config("cpu-tiny", overrides={"num_frames": 4, "num_inference_steps": 2})
     events = []
@@ -76,7 +76,7 @@ def test_events_come_from_every_stage_of_a_model_run(photo):
 
 
 def test_the_fallback_engine_when_asked_for_or_when_auto_finds_no_weights(photo):
-    from svlab.processor.images import load_image
+    from svlab.media.images import load_image
 
     image = load_image(photo, 64, 64)
     asked = generate_clip(image, load_config("cpu-tiny", overrides={"model": "fallback"}))
@@ -88,7 +88,7 @@ def test_the_fallback_engine_when_asked_for_or_when_auto_finds_no_weights(photo)
 
 
 def test_a_named_model_that_cannot_load_raises_unless_fallback_is_allowed(photo, tmp_path):
-    from svlab.processor.images import load_image
+    from svlab.media.images import load_image
 
     config = load_config("cpu-tiny", overrides={"model": str(tmp_path / "none")})
     with pytest.raises(ModelUnavailableError):

@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from svlab.models import VideoModelLoader
-from svlab.run.settings import resolve_config
-from svlab.service import generate
+from svlab.run.settings import load_config
+from svlab.render.service import generate
 
 FAMILIES = ["tiny-ltx", "tiny-wan", "tiny-cogvideox"]
 
 
 def config_of(model):
-    return resolve_config("cpu-tiny", {"model": model, "num_inference_steps": 2})
+    return load_config("cpu-tiny", {"model": model, "num_inference_steps": 2})
 
 
 @pytest.mark.parametrize("model", FAMILIES)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from svlab import generate
-from svlab.errors import ConfigError, ModelUnavailableError
+from svlab.core.errors import ConfigError, ModelUnavailableError
 from svlab.models import resolve_model, write_tiny_model
-from svlab.processor.images import fit_image, read_image
+from svlab.media.images import fit_image, read_image
 from svlab.run.stages import to_uint8
 
 PIPELINES = {"tiny-ltx": "LTXImageToVideoPipeline", "tiny-wan": "WanImageToVideoPipeline",
@@ -43,7 +43,7 @@ def test_generate_gives_the_frames_of_a_direct_diffusers_call(model, photo, tmp_
     for stage in ("load", "conditioning", "denoising", "decoding", "encoding"):
         assert m["stages"][stage]["seconds"] > 0
     config = m  # the manifest records every setting under its name
-    from svlab.config import load_config
+    from svlab.run.settings import load_config
 
     c = load_config("cpu-tiny", overrides={k: config[k] for k in (
         "model", "seed", "num_inference_steps", "height", "width", "num_frames", "fps",

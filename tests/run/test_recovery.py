@@ -6,10 +6,10 @@ import torch
 
 from svlab.memory import StageTracker
 from svlab.models import VideoModelLoader
-from svlab.processor.images import load_image
-from svlab.records import RecoveryStep
+from svlab.media.images import load_image
+from svlab.core.records import RecoveryStep
 from svlab.run.recovery import run_with_recovery
-from svlab.service import generate
+from svlab.render.service import generate
 
 
 @pytest.fixture
