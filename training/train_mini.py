@@ -387,8 +387,10 @@ def main() -> None:
                         required=True)
     parser.add_argument("--minutes", type=float, default=30.0, help="this sitting's budget")
     parser.add_argument("--out", type=Path, default=None, help="export: the folder to write")
+    parser.add_argument("--threads", type=int, default=Config.threads,
+                        help="torch threads (1 for a stage run beside another)")
     args = parser.parse_args()
-    cfg = Config()
+    cfg = Config(threads=args.threads)
     torch.set_num_threads(cfg.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     if args.stage == "data":

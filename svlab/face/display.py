@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from svlab.core.config import VideoConfig
 from svlab.run.settings import load_config
@@ -31,20 +31,17 @@ PIXELATED = "image-rendering: pixelated"
 
 
 def demo_image(width: int = 256, height: int = 256) -> Image.Image:
-    """A built-in conditioning image: a sunset sky over two hills, drawn with Pillow, so a
-    demo needs no file and no download."""
-    y = np.linspace(0.0, 1.0, height)[:, None, None]
-    top, bottom = np.array([40, 60, 150]), np.array([250, 170, 90])
-    sky = (top + (bottom - top) * y).repeat(width, axis=1)
-    image = Image.fromarray(sky.astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(image)
-    r = min(width, height) // 8
-    cx, cy = width * 0.62, height * 0.55
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(255, 230, 120))
-    draw.polygon([(0, height * 0.7), (width * 0.35, height * 0.5), (width * 0.8, height),
-                  (0, height)], fill=(40, 90, 50))
-    draw.polygon([(width * 0.3, height), (width * 0.75, height * 0.62), (width, height * 0.75),
-                  (width, height)], fill=(25, 65, 40))
+    """A built-in conditioning picture, so that a demo needs no file and no download:
+    scikit-image's photograph of Chelsea the cat (CC0, by Stefan van der Walt; a picture the
+    `mini` model never saw in training), cropped to the aspect and resized."""
+    from skimage.data import chelsea
+
+    picture = Image.fromarray(chelsea())
+    scale = max(width / picture.width, height / picture.height)
+    resized = picture.resize((max(width, round(picture.width * scale)),
+                              max(height, round(picture.height * scale))), Image.LANCZOS)
+    left, top = (resized.width - width) // 2, (resized.height - height) // 2
+    image = resized.crop((left, top, left + width, top + height))
     image.info["filename"] = "svlab demo image"
     return image
 

@@ -79,7 +79,8 @@ class GenerationPanel:
     """The panel; display it by making it a cell's last expression. Videos go to `out_dir`;
     `result` is the last run's `GenerationResult`, `history` every finished run."""
 
-    def __init__(self, *, out_dir: str | Path = "outputs", profile: str = "cpu-tiny") -> None:
+    def __init__(self, *, out_dir: str | Path = "outputs", profile: str = "cpu-tiny",
+                 model: str | None = None) -> None:
         import ipywidgets as w
 
         self.out_dir = Path(out_dir)
@@ -118,7 +119,7 @@ class GenerationPanel:
         self.upload.observe(lambda change: self.show_preview(), names="value")
         self.button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
-        self.apply_profile(profile)
+        self.apply_profile(profile, model)
         self.show_preview()
         self.widget = self._layout(w)
         self.widget.add_class("svlab-panel")  # classes for styles and the browser tests
@@ -157,9 +158,10 @@ class GenerationPanel:
                 f"{html.escape(s['model'])}, {s['width']}x{s['height']}, {s['num_frames']} "
                 f"frames, {s['num_inference_steps']} steps.</div>")
 
-    def apply_profile(self, name: str) -> None:
-        """Set the model and the sliders to a profile's values."""
-        config = load_config(name)
+    def apply_profile(self, name: str, model: str | None = None) -> None:
+        """Set the model and the sliders to a profile's values, or to `model`'s own (its size,
+        frames and steps) over the profile's when a model is given."""
+        config = load_config(name, {"model": model} if model else None)
         if config.model in self.model.options:
             self.model.value = config.model
         for key, (setting, _, hi, _) in SLIDERS.items():

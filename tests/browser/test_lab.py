@@ -106,7 +106,7 @@ def test_panel_generates_from_an_upload_and_shows_the_result(generate_page, tmp_
     panel.locator("button", has_text="Generate").click()
     panel.locator(".svlab-stage", has_text="done in").wait_for(timeout=180_000)
     status = panel.locator(".svlab-status").inner_text()
-    assert re.search(r"sunset_tiny_64x64_3f_2steps_seed42_\d{6}\.mp4: 3 frames", status), status
+    assert re.search(r"sunset_mini_64x64_3f_2steps_seed42_\d{6}\.mp4: 3 frames", status), status
     video = panel.locator("video.svlab-video")
     generate_page.page.wait_for_function(
         "() => document.querySelector('.svlab-panel video.svlab-video').readyState >= 2")
