@@ -62,11 +62,12 @@ def generate_clip(
             model, reason = None, f"model {config.model!r} could not be loaded: {e}"
     if model is not None:
         record.model_info = loader.info
+        sound: list = []
         frames, reason = run_with_recovery(loader, image, config, prompt=prompt,
                                            tracker=tracker, callback=callback,
-                                           recovery=record.recovery)
+                                           recovery=record.recovery, sound=sound)
         if frames is not None:
-            return Clip(frames, record)
+            return Clip(frames, record, audio=sound[0] if sound else None)
     log.warning("using the fallback engine: %s", reason)
     record.engine, record.fallback_reason = "fallback", reason
     notify({"stage": "fallback"})
