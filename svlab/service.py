@@ -16,11 +16,12 @@ from typing import Any
 
 from .config import VideoConfig
 from .errors import InputError
-from .manifest import build_manifest, output_facts
+from .manifest import audio_facts, build_manifest, output_facts
 from .memory import StageTracker
 from .models import VideoModelLoader
 from .outputs import Publication, video_output
 from .processor.images import fit_image, read_image
+from .processor.video_io import fit_audio
 from .records import Clip, GenerationResult
 from .run.clip import device_of, encode_clip, generate_clip, interpolate_frames
 from .run.settings import resolve_config
@@ -76,10 +77,12 @@ def finish(clip: Clip, config: VideoConfig, out: Path, *, tracker: StageTracker,
            inputs: dict[str, Any], callback: Callback | None = None) -> GenerationResult:
     """Interpolate, encode, and publish the video with its manifest."""
     frames, fps = interpolate_frames(clip.frames, config, tracker, callback)
+    audio = fit_audio(clip.audio, len(frames), fps) if clip.audio is not None else None
     with Publication(out) as pub:
-        encode_clip(frames, pub.video, fps, config, tracker, callback)
+        encode_clip(frames, pub.video, fps, config, tracker, callback, audio=audio)
         height, width = frames.shape[1:3]
         pub.manifest = build_manifest(
             config.to_dict(), clip.record, inputs=inputs, stages=tracker.table(),
-            output=output_facts(out, frames=len(frames), fps=fps, width=width, height=height))
+            output=output_facts(out, frames=len(frames), fps=fps, width=width, height=height,
+                                audio=audio_facts(clip.audio, audio)))
     return GenerationResult(frames=frames, video_path=out, manifest=pub.manifest)

@@ -103,14 +103,16 @@ def interpolate_frames(frames: np.ndarray, config: VideoConfig, tracker: StageTr
 
 
 def encode_clip(frames: np.ndarray, path: Path, fps: float, config: VideoConfig,
-                tracker: StageTracker, callback: Callback | None = None) -> Path:
+                tracker: StageTracker, callback: Callback | None = None,
+                audio=None) -> Path:
     """Encode frames with the config's encoding settings, as the "encoding" stage; sends an
-    "encoding" event per frame to `callback` (which may stop the run)."""
+    "encoding" event per frame to `callback` (which may stop the run). `audio` (already as long
+    as the frames, `fit_audio`) goes into the MP4 as AAC."""
     p = config.processing
     stream = frames if callback is None else _reporting(frames, callback, "encoding")
     with tracker.stage("encoding"):
         return write_video(stream, path, fps, quality=p.quality, pixel_format=p.pixel_format,
-                           lossless=p.lossless)
+                           lossless=p.lossless, audio=audio)
 
 
 def _reporting(frames: np.ndarray, callback: Callback, stage: str) -> Iterator[np.ndarray]:
