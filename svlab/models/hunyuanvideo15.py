@@ -237,11 +237,10 @@ def _trace_conditioning(family, modules, dtype, s, live) -> list[TraceStep]:
     embeds = []
     for _ in range(2 if family.guidance(s) else 1):
         ids = torch.zeros(1, PROMPT_TOKENS, dtype=torch.long)
-        mask = torch.ones(1, PROMPT_TOKENS, dtype=torch.long)
-        hidden = modules["text_encoder"](input_ids=ids, attention_mask=mask,
-                                         output_hidden_states=True).hidden_states
+        # no padding mask: building one reads its values, which meta tensors have not
+        hidden = modules["text_encoder"](input_ids=ids, output_hidden_states=True).hidden_states
         embeds.append(hidden[-3][:, 108:])
-        del hidden, ids, mask
+        del hidden, ids
     steps.append(TraceStep("conditioning", "text_encoder", live.peak))
     live.reset()
     frames, h, w, channels = _latent_sizes(modules, s)
@@ -278,11 +277,8 @@ def _trace_denoising(family, modules, dtype, s, live) -> list[TraceStep]:
     timestep = torch.empty(1, dtype=dtype)
     predictions = []
     for i in range(prompts):
-        predictions.append(transformer(
-            hidden_states=model_input, image_embeds=image_embeds, timestep=timestep,
-            encoder_hidden_states=embeds[i], encoder_attention_mask=masks[i],
-            encoder_hidden_states_2=glyphs[i], encoder_attention_mask_2=glyph_masks[i],
-            return_dict=False)[0])
+        predictions.append(_transformer_pass(transformer, model_input, timestep, embeds[i],
+                                             masks[i], glyphs[i], image_embeds))
     noise_pred = predictions[0]
     if prompts == 2:
         noise_pred = predictions[1] + 6.0 * (predictions[0] - predictions[1])
@@ -291,6 +287,36 @@ def _trace_denoising(family, modules, dtype, s, live) -> list[TraceStep]:
     step = TraceStep("denoising", "transformer", live.peak)
     del noise_pred, latents, condition, mask, embeds, masks, glyphs, glyph_masks, image_embeds
     return [step]
+
+
+def _transformer_pass(transformer, hidden_states, timestep, text, text_mask, glyphs,
+                      image_embeds):
+    """The transformer's forward as diffusers 0.42 writes it, for meta tensors: its forward
+    reorders the text, glyph and image tokens by their masks' values (valid tokens first, by
+    boolean indexing), which meta tensors cannot do; the reordered sequence has the same length
+    (image, glyph and text tokens together), so the same tensors of the same sizes are made
+    here by concatenating them in order."""
+    import torch
+
+    batch, _, frames, height, width = hidden_states.shape
+    rotary = transformer.rope(hidden_states)
+    temb = transformer.time_embed(timestep, timestep_r=None)
+    hidden_states = transformer.x_embedder(hidden_states)
+    text = transformer.context_embedder(text, timestep, text_mask)
+    text = text + transformer.cond_type_embed(torch.zeros_like(text[:, :, 0], dtype=torch.long))
+    glyphs = transformer.context_embedder_2(glyphs)
+    glyphs = glyphs + transformer.cond_type_embed(
+        torch.ones_like(glyphs[:, :, 0], dtype=torch.long))
+    image = transformer.image_embedder(image_embeds)
+    image = image + transformer.cond_type_embed(
+        2 * torch.ones_like(image[:, :, 0], dtype=torch.long))
+    context = torch.cat([image, glyphs, text], dim=1)
+    mask = torch.ones(batch, context.shape[1], dtype=torch.bool)
+    del image, glyphs, text
+    for block in transformer.transformer_blocks:
+        hidden_states, context = block(hidden_states, context, temb, mask, rotary)
+    hidden_states = transformer.proj_out(transformer.norm_out(hidden_states, temb))
+    return hidden_states.reshape(batch, frames, height, width, -1).permute(0, 4, 1, 2, 3)
 
 
 def _trace_decoding(family, modules, dtype, s, live) -> list[TraceStep]:

@@ -227,13 +227,18 @@ def _trace_conditioning(family, modules, dtype, s, live) -> list[TraceStep]:
     batch = 2 if family.guidance(s) else 1
     length = _sequence(modules)
     encoder = modules["text_encoder"]
+    factor = modules["connectors"].config.text_proj_in_factor
     embeds = []
     for _ in range(batch):
         ids = torch.zeros(1, length, dtype=torch.long)
-        mask = torch.ones(1, length, dtype=torch.long)
-        hidden = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-        stacked = torch.stack(hidden.hidden_states, dim=-1).flatten(2, 3).to(dtype)
-        del hidden, ids
+        # no padding mask: building one reads its values, which meta tensors have not (its
+        # bytes, length x length booleans, are nothing beside the hidden states)
+        hidden = encoder(input_ids=ids, output_hidden_states=True).hidden_states
+        # the trace runs three of Gemma's layers (`fewer_blocks`); the pipeline stacks all of
+        # its hidden states, the embeddings' and each layer's, held together until stacked
+        states = [torch.empty_like(hidden[-1]) for _ in range(factor - len(hidden))]
+        stacked = torch.stack([*hidden, *states], dim=-1).flatten(2, 3).to(dtype)
+        del hidden, states, ids
         embeds.append(stacked)
     text = TraceStep("conditioning", "text_encoder", live.peak)
     live.reset()
@@ -270,11 +275,9 @@ def _trace_denoising(family, modules, dtype, s, live) -> list[TraceStep]:
     transformer = modules["transformer"]
     c = transformer.config
     length = _sequence(modules)
-    video_embeds = torch.empty(batch, length, c.num_attention_heads * c.attention_head_dim,
-                               dtype=dtype)
-    audio_embeds = torch.empty(batch, length,
-                               c.audio_num_attention_heads * c.audio_attention_head_dim,
-                               dtype=dtype)
+    # the connectors' outputs, one per stream, each as wide as Gemma's hidden state
+    video_embeds = torch.empty(batch, length, c.caption_channels, dtype=dtype)
+    audio_embeds = torch.empty(batch, length, c.caption_channels, dtype=dtype)
     mask = torch.ones(batch, length, dtype=torch.long)
     tokens = frames * h * w
     latents = torch.empty(1, tokens, channels)
