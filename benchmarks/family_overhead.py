@@ -53,7 +53,7 @@ def direct_call(pipe, model: str, image, c, sound: list | None = None) -> np.nda
         return to_uint8(pipe(**common).frames[0])
     extra = {"frame_rate": c.fps} if model in ("tiny-ltx", "tiny-ltx2") else {}
     if model == "tiny-ltx2":
-        extra.update(image_crf=0, max_sequence_length=64)
+        extra.update(image_crf=0)
     out = pipe(**common, height=c.height, width=c.width, guidance_scale=c.guidance_scale,
                **extra)
     if sound is not None and model == "tiny-ltx2":

@@ -30,16 +30,14 @@ from .textvideo import (
 )
 from .tiny_tokenizers import tiny_gemma_tokenizer
 
-MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default prompt length, in tokens
-TINY_SEQUENCE_LENGTH = 64  # Gemma pads every prompt to it: the tiny variant's, for CPU speed
+MAX_SEQUENCE_LENGTH = 1024  # the pipeline's default prompt length, in tokens (tiny's too)
 
 
-def _components(transformer, vae, audio_vae, connectors, vocoder, text_encoder,
-                max_sequence_length) -> dict[str, dict]:
+def _components(transformer, vae, audio_vae, connectors, vocoder, text_encoder
+                ) -> dict[str, dict]:
     return {"transformer": dict(transformer), "vae": dict(vae), "audio_vae": dict(audio_vae),
             "connectors": dict(connectors), "vocoder": dict(vocoder),
-            "text_encoder": dict(text_encoder), "scheduler": dict(LTX2_SCHEDULER),
-            "tokenizer": {"model_max_length": max_sequence_length}}
+            "text_encoder": dict(text_encoder), "scheduler": dict(LTX2_SCHEDULER)}
 
 
 SPECS = (
@@ -50,7 +48,7 @@ SPECS = (
         description="LTX-2 (19B): 121 frames at 512x768 with a 24 kHz stereo sound track, "
                     "image and prompt",
         components=_components(LTX2_TRANSFORMER, LTX2_VAE, LTX2_AUDIO_VAE, LTX2_CONNECTORS,
-                               LTX2_VOCODER, GEMMA3_12B, MAX_SEQUENCE_LENGTH),
+                               LTX2_VOCODER, GEMMA3_12B),
         defaults=dict(num_inference_steps=30, guidance_scale=3.0),
         # the model card's 19B (video and audio streams together), Gemma 3's 12B
         published_params={"transformer": 19.0, "text_encoder": 12.0},
@@ -60,7 +58,7 @@ SPECS = (
         description="Deterministic random-weight LTX-2 (frames and a stereo sound track) for "
                     "CPU tests and demos (built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_AUDIO_VAE, TINY_CONNECTORS,
-                               TINY_VOCODER, TINY_GEMMA3, TINY_SEQUENCE_LENGTH),
+                               TINY_VOCODER, TINY_GEMMA3),
         defaults=dict(num_inference_steps=4, guidance_scale=3.0),
     ),
 )
@@ -104,8 +102,7 @@ class LTX2(TextVideoFamily):
 
         return {"scheduler": FlowMatchEulerDiscreteScheduler.from_config(
                     spec.components["scheduler"]),
-                "tokenizer": tiny_gemma_tokenizer(
-                    spec.components["tokenizer"]["model_max_length"])}
+                "tokenizer": tiny_gemma_tokenizer(MAX_SEQUENCE_LENGTH)}
 
     def check(self, spec: ModelSpec, *, height: int, width: int, num_frames: int,
               config=None) -> None:
@@ -130,24 +127,7 @@ class LTX2(TextVideoFamily):
             image=image, **self.prompt_arguments(config, prompt), height=config.height,
             width=config.width, num_frames=config.num_frames, frame_rate=config.fps,
             num_inference_steps=config.num_inference_steps, image_crf=0,
-            max_sequence_length=self._length(config))
-
-    def _length(self, config) -> int:
-        from .registry import get_spec, is_registered
-
-        if is_registered(config.model):
-            return get_spec(config.model).components["tokenizer"]["model_max_length"]
-        return MAX_SEQUENCE_LENGTH
-
-    def encode_prompt(self, pipe, config, prompt: str | None) -> dict[str, Any]:
-        import torch
-
-        with torch.no_grad():
-            embeds = pipe.encode_prompt(
-                prompt=prompt or "", negative_prompt=config.negative_prompt,
-                do_classifier_free_guidance=self.guidance(config),
-                max_sequence_length=self._length(config), device=pipe._execution_device)
-        return self.embedding_arguments(embeds)
+            max_sequence_length=MAX_SEQUENCE_LENGTH)
 
     def embedding_arguments(self, embeds: tuple) -> dict[str, Any]:
         positive, positive_mask, negative, negative_mask = embeds
@@ -214,8 +194,7 @@ def _audio_sizes(modules, s, fps: float = 24.0) -> tuple[int, int, int]:
 
 
 def _sequence(modules) -> int:
-    """Tokens per prompt in a plan: the published model's 1024 (the tiny variant pads to 64,
-    which a plan of it overestimates)."""
+    """Tokens per prompt: the pipeline pads every prompt to 1024."""
     return MAX_SEQUENCE_LENGTH
 
 

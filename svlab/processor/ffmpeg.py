@@ -219,8 +219,8 @@ _VIDEO = re.compile(
     r"Stream #\d+:\d+\S*: Video: (?P<codec>\w+)[^,]*, (?P<pix>\w+)(?:\([^)]*\))?, "
     r"(?P<w>\d+)x(?P<h>\d+)(?P<rest>.*)"
 )
-_AUDIO = re.compile(r"Stream #\d+:\d+\S*: Audio: (?P<codec>\w+)[^\n]*?, (?P<rate>\d+) Hz, "
-                    r"(?P<layout>[\w.()]+)")
+_AUDIO = re.compile(r"Stream #\d+:\d+\S*: Audio: (?P<codec>\w+)(?P<rest>.*)")
+_AUDIO_FORMAT = re.compile(r", (?P<rate>\d+) Hz, (?P<layout>[\w.()]+)")
 _LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _HEADER_FPS = re.compile(r", ([\d.]+k?) (?:fps|tbr)")
@@ -243,6 +243,7 @@ def describe(path: Path, stderr: str, index: int, stream: StreamScan) -> dict[st
     if video is None:
         raise InputError(f"cannot find a video stream description in {str(path)!r}")
     audio = _AUDIO.search(header)
+    sound = _AUDIO_FORMAT.search(audio["rest"]) if audio else None
     durations = [p.duration for p in stream.packets if p.duration > 0]
     if durations:
         fps = float(1 / (median(durations) * stream.time_base))
@@ -267,8 +268,8 @@ def describe(path: Path, stderr: str, index: int, stream: StreamScan) -> dict[st
         "duration": seconds,
         "has_audio": audio is not None,
         "audio_codec": audio["codec"] if audio else None,
-        "audio_sample_rate": int(audio["rate"]) if audio else None,
-        "audio_channels": _channels(audio["layout"]) if audio else None,
+        "audio_sample_rate": int(sound["rate"]) if sound else None,
+        "audio_channels": _channels(sound["layout"]) if sound else None,
         "size_bytes": path.stat().st_size,
         "extradata": stream.extradata,
         "packets": stream.packets,

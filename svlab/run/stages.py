@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..memory import StageTracker
 from ..models import Family
+from ..records import Audio
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -92,8 +93,6 @@ def decode_audio(pipe, family: Family, latents):
     `denoise`'s latents, exactly as the pipeline's own call gives it; None for a family without
     sound."""
     import torch
-
-    from ..records import Audio
 
     if not family.audio:
         return None

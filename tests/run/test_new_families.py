@@ -10,6 +10,7 @@ import diffusers
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from svlab import generate
 from svlab.config import load_config
@@ -32,9 +33,11 @@ def _config(manifest):
 
 @pytest.fixture(scope="module")
 def ltx2_run(photo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ltx2") / "x.mp4"
-    return generate(image=photo, prompt=PROMPT, config="cpu-tiny", model="tiny-ltx2", seed=3,
-                    num_inference_steps=2, negative_prompt="blurry", out=out)
+    folder = tmp_path_factory.mktemp("ltx2")
+    image = folder / "photo.png"
+    Image.fromarray(photo).save(image)  # a file, so that a rerun finds it
+    return generate(image=image, prompt=PROMPT, config="cpu-tiny", model="tiny-ltx2", seed=3,
+                    num_inference_steps=2, negative_prompt="blurry", out=folder / "x.mp4")
 
 
 def test_ltx2_frames_and_sound_are_those_of_a_direct_diffusers_call(ltx2_run, photo):
@@ -47,7 +50,7 @@ def test_ltx2_frames_and_sound_are_those_of_a_direct_diffusers_call(ltx2_run, ph
     out = pipe(image=keyframe, prompt=PROMPT, negative_prompt=c.negative_prompt,
                height=c.height, width=c.width, num_frames=c.num_frames, frame_rate=c.fps,
                num_inference_steps=c.num_inference_steps, guidance_scale=c.guidance_scale,
-               image_crf=0, max_sequence_length=64, output_type="np",
+               image_crf=0, output_type="np",
                generator=torch.Generator("cpu").manual_seed(c.seed))
     assert np.array_equal(ltx2_run.frames, to_uint8(out.frames[0]))
     # the model's own samples (before they were fitted to the video's length and encoded)
