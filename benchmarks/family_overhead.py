@@ -1,8 +1,10 @@
 """svlab's generation against each family's diffusers pipeline called directly (tiny models).
 
-Claims, per family (LTX-Video, Wan, CogVideoX): with the same seed, prompt and settings,
+Claims, per family (LTX-Video, Wan, CogVideoX, LTX-2, HunyuanVideo 1.5): with the same seed,
+prompt and settings,
 `svlab.run.clip.generate_clip` gives the frames of a direct `pipe(image=..., prompt=...,
-output_type="np")` call, and takes at most 1.05x its time. Both sides use the same loaded
+output_type="np")` call (and LTX-2's sound samples those of the call's `audio`), and takes at
+most 1.05x its time. Both sides use the same loaded
 pipeline; runs alternate so that load from other processes hits both alike. svlab's time
 includes what it adds: stage tracking, the step callback, the NaN check. SVD's figure is
 benchmarks/service_overhead.py.
@@ -27,25 +29,36 @@ from svlab.run.stages import to_uint8
 from sidebyside import alternate, compare, timed
 
 REPEATS, TARGET = 15, 1.05
-MODELS = ("tiny-ltx", "tiny-wan", "tiny-cogvideox")
+MODELS = ("tiny-ltx", "tiny-wan", "tiny-cogvideox", "tiny-ltx2", "tiny-hunyuanvideo15")
 PROMPT = "a red dog runs over the street, camera moving slowly"
 SETTINGS = dict(num_inference_steps=4, seed=3, negative_prompt="blurry")
 # Clips long enough that a few milliseconds of noise do not decide the ratio; tiny CogVideoX's
 # learned positional embeddings fix its size at 64x64.
+# Tiny HunyuanVideo 1.5 takes the buckets of 64x64 pixels' area only: 64x64 for a square.
 SIZES = {"tiny-ltx": dict(height=128, width=128), "tiny-wan": dict(height=128, width=128),
-         "tiny-cogvideox": {}}
+         "tiny-cogvideox": {}, "tiny-ltx2": dict(height=128, width=128),
+         "tiny-hunyuanvideo15": {}}
 RESULT = Path(__file__).with_name("results") / "family_overhead.json"
 
 
-def direct_call(pipe, model: str, image, c) -> np.ndarray:
-    """The pipeline as its diffusers documentation calls it, every setting spelled out."""
-    extra = {"frame_rate": c.fps} if model == "tiny-ltx" else {}
-    frames = pipe(image=image, prompt=PROMPT, negative_prompt=c.negative_prompt,
-                  height=c.height, width=c.width, num_frames=c.num_frames,
-                  num_inference_steps=c.num_inference_steps, guidance_scale=c.guidance_scale,
-                  generator=torch.Generator("cpu").manual_seed(c.seed), output_type="np",
-                  **extra).frames[0]
-    return to_uint8(frames)
+def direct_call(pipe, model: str, image, c, sound: list | None = None) -> np.ndarray:
+    """The pipeline as its diffusers documentation calls it, every setting spelled out (LTX-2
+    with `image_crf=0`, as svlab calls it: no PyAV; HunyuanVideo 1.5 takes its size from the
+    image and its guidance from its guider). LTX-2's sound goes to `sound`."""
+    common = dict(image=image, prompt=PROMPT, negative_prompt=c.negative_prompt,
+                  num_frames=c.num_frames, num_inference_steps=c.num_inference_steps,
+                  generator=torch.Generator("cpu").manual_seed(c.seed), output_type="np")
+    if model == "tiny-hunyuanvideo15":
+        pipe.guider.guidance_scale = c.guidance_scale
+        return to_uint8(pipe(**common).frames[0])
+    extra = {"frame_rate": c.fps} if model in ("tiny-ltx", "tiny-ltx2") else {}
+    if model == "tiny-ltx2":
+        extra.update(image_crf=0)
+    out = pipe(**common, height=c.height, width=c.width, guidance_scale=c.guidance_scale,
+               **extra)
+    if sound is not None and model == "tiny-ltx2":
+        sound.append(out.audio[0].float().numpy())
+    return to_uint8(out.frames[0])
 
 
 def measure(model: str) -> dict:
@@ -56,8 +69,12 @@ def measure(model: str) -> dict:
     loader = VideoModelLoader(config)
     pipe = loader.load()
     pipe.set_progress_bar_config(disable=True)
-    ours_frames = generate_clip(image, config, prompt=PROMPT, loader=loader).frames  # warm up
-    identical = bool(np.array_equal(ours_frames, direct_call(pipe, model, image, config)))
+    ours = generate_clip(image, config, prompt=PROMPT, loader=loader)  # warm up
+    sound: list = []
+    identical = bool(np.array_equal(ours.frames, direct_call(pipe, model, image, config,
+                                                             sound)))
+    if ours.audio is not None:  # the sound samples too
+        identical = identical and bool(np.array_equal(ours.audio.samples, sound[0]))
     times = alternate(
         {"svlab": lambda i: timed(generate_clip, image, config, prompt=PROMPT, loader=loader),
          "direct": lambda i: timed(direct_call, pipe, model, image, config)}, REPEATS)

@@ -4,7 +4,10 @@ Claims measured: what a 25-frame 1024x576 clip costs with svlab's loader under t
 and `low-vram` profile settings (the clip size held at 25x576x1024 for both, so only the
 memory settings differ: model offload, decode chunk 2, forward chunking), PyTorch SDPA against
 xFormers when xFormers is installed, and with `torch.compile` of the UNet; then LTX-Video
-(2B, with its T5 text encoder) at its own default size (121 frames of 512x704), bf16.
+(2B, with its T5 text encoder) at its own default size (121 frames of 512x704), bf16; then
+HunyuanVideo 1.5 I2V 480p (8.3B, with Qwen2.5-VL's 7B text model, ByT5 and SigLIP) at its
+default size (121 frames of 480x848), bf16, VAE tiling. Alone:
+`benchmarks/gpu_check.sh --runs hunyuanvideo-1.5-480p`.
 
 No download: each architecture is built from the registry with random weights (fp16 for
 SVD-XT, bf16 for LTX-Video) and written once as an ordinary diffusers folder, which
@@ -62,11 +65,17 @@ RUNS = {
     "standard-sdpa": ("svd-xt", "standard", dict(attention="sdpa")),
     "low-vram-sdpa": ("svd-xt", "low-vram", dict(attention="sdpa")),
     "ltx-video-standard": ("ltx-video", "standard", dict(attention="sdpa", dtype="bf16")),
+    # 8.3B transformer and Qwen2.5-VL's 7B text model in bf16 (about 34 GB of weights) at the
+    # model's 121 frames of 480x848: the planner's fastest fit on a card of 48 GiB or more is
+    # everything resident with VAE tiling (predicted peak 45.8 GiB)
+    "hunyuanvideo-1.5-480p": ("hunyuanvideo-1.5-i2v-480p", "standard",
+                              dict(attention="sdpa", dtype="bf16", vae_tiling=True)),
     "standard-xformers": ("svd-xt", "standard", dict(attention="xformers")),
     "standard-sdpa-compile": ("svd-xt", "standard", dict(attention="sdpa", compile=True)),
 }
 # model -> its tiny stand-in for a dry run on the CPU
-TINY = {"svd-xt": "tiny", "ltx-video": "tiny-ltx"}
+TINY = {"svd-xt": "tiny", "ltx-video": "tiny-ltx",
+        "hunyuanvideo-1.5-i2v-480p": "tiny-hunyuanvideo15"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "claim": "seconds and peak VRAM of a 25-frame 1024x576 SVD-XT clip (random fp16 "
-                 "weights) per loading option, and of LTX-Video at its default size (bf16)",
+                 "weights) per loading option, and of LTX-Video and HunyuanVideo 1.5 I2V 480p "
+                 "at their default sizes (bf16)",
         "dry_run": args.dry_run,
         "clip": clip, "steps": steps, "repeats": args.repeats,
         "prepare_seconds": prepare_seconds,

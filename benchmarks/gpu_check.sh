@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Full-size SVD-XT (and LTX-Video 2B) speed and VRAM check on a CUDA machine: one command, under
-# 8 minutes on an H200. See benchmarks/gpu_check.py for what is measured.
+# Full-size SVD-XT (and LTX-Video 2B, HunyuanVideo 1.5 I2V 480p 8.3B) speed and VRAM check on a
+# CUDA machine: one command, under 8 minutes on an H200 (the runs past the time budget are
+# recorded as skipped). See benchmarks/gpu_check.py for what is measured.
+#
+#   benchmarks/gpu_check.sh --runs hunyuanvideo-1.5-480p
+#                                       HunyuanVideo 1.5 alone: random bf16 weights (about
+#                                       34 GB written to benchmarks/work/ first), 121 frames of
+#                                       480x848, 25 steps with guidance, VAE tiling; needs a
+#                                       card of 48 GiB or more (predicted peak 45.8 GiB)
 #
 #   benchmarks/gpu_check.sh prepare     here, with PyPI reachable: fetch the wheels the GPU
 #                                       machine lacks (diffusers) into .whl/ (git-ignored)

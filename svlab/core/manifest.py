@@ -65,12 +65,25 @@ def build_manifest(
     return jsonable(manifest)
 
 
-def output_facts(video: str | Path, *, frames: int, fps: float, width: int, height: int
-                 ) -> dict[str, Any]:
-    """The `output` section: the video's file name, frame count, rate, size and duration."""
+def output_facts(video: str | Path, *, frames: int, fps: float, width: int, height: int,
+                 audio: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `output` section: the video's file name, frame count, rate, size and duration, and
+    its sound track (`audio_facts`; None when the video has none)."""
     return {"video": Path(video).name, "frames": int(frames), "fps": float(fps),
             "width": int(width), "height": int(height),
-            "duration": round(frames / fps, 3) if fps else None}
+            "duration": round(frames / fps, 3) if fps else None,
+            "audio": dict(audio) if audio is not None else None}
+
+
+def audio_facts(made, written) -> dict[str, Any] | None:
+    """The sound track as written (AAC): rate, channels, duration and samples, and how many
+    samples the model made (before trimming or padding it to the video's length)."""
+    if written is None:
+        return None
+    return {"codec": "aac", "sample_rate": int(written.sample_rate),
+            "channels": written.channels, "duration": round(written.duration, 6),
+            "samples": int(written.samples.shape[1]),
+            "model_samples": int(made.samples.shape[1])}
 
 
 def environment() -> dict[str, Any]:

@@ -90,11 +90,30 @@ class TraceStep:
 
 
 @dataclass
+class Audio:
+    """A clip's sound track as the model made it: float32 samples in [-1, 1] of shape
+    (channels, samples) at `sample_rate` Hz, starting with the first frame."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+
+@dataclass
 class Clip:
-    """Frames of one clip at the config's fps (before interpolation) and how they were made."""
+    """Frames of one clip at the config's fps (before interpolation) and how they were made;
+    `audio` when the model made a sound track (LTX-2)."""
 
     frames: np.ndarray
     record: ClipRecord
+    audio: Audio | None = None
 
 
 @dataclass

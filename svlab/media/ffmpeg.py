@@ -198,7 +198,9 @@ _VIDEO = re.compile(
     r"Stream #\d+:\d+\S*: Video: (?P<codec>\w+)[^,]*, (?P<pix>\w+)(?:\([^)]*\))?, "
     r"(?P<w>\d+)x(?P<h>\d+)(?P<rest>.*)"
 )
-_AUDIO = re.compile(r"Stream #\d+:\d+\S*: Audio: (?P<codec>\w+)")
+_AUDIO = re.compile(r"Stream #\d+:\d+\S*: Audio: (?P<codec>\w+)(?P<rest>.*)")
+_AUDIO_FORMAT = re.compile(r", (?P<rate>\d+) Hz, (?P<layout>[\w.()]+)")
+_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _HEADER_FPS = re.compile(r", ([\d.]+k?) (?:fps|tbr)")
 
@@ -220,6 +222,7 @@ def describe(path: Path, stderr: str, index: int, stream: StreamScan) -> dict[st
     if video is None:
         raise InputError(f"cannot find a video stream description in {str(path)!r}")
     audio = _AUDIO.search(header)
+    sound = _AUDIO_FORMAT.search(audio["rest"]) if audio else None
     durations = [p.duration for p in stream.packets if p.duration > 0]
     if durations:
         fps = float(1 / (median(durations) * stream.time_base))
@@ -244,10 +247,20 @@ def describe(path: Path, stderr: str, index: int, stream: StreamScan) -> dict[st
         "duration": seconds,
         "has_audio": audio is not None,
         "audio_codec": audio["codec"] if audio else None,
+        "audio_sample_rate": int(sound["rate"]) if sound else None,
+        "audio_channels": _channels(sound["layout"]) if sound else None,
         "size_bytes": path.stat().st_size,
         "extradata": stream.extradata,
         "packets": stream.packets,
     }
+
+
+def _channels(layout: str) -> int | None:
+    """Channels of an ffmpeg channel layout name ("stereo", "5.1(side)", "3 channels")."""
+    name = layout.split("(")[0]
+    if name in _LAYOUTS:
+        return _LAYOUTS[name]
+    return int(name) if name.isdigit() else None
 
 
 def probe(path: str | Path) -> dict[str, Any]:
@@ -255,7 +268,8 @@ def probe(path: str | Path) -> dict[str, Any]:
 
     Returns codec, pixel_format, width, height, fps (exact, from packet timing), frames
     (counted packets of the first video stream), duration (seconds: the container's, else
-    frames / fps), has_audio, audio_codec (None without audio) and size_bytes. A missing or
+    frames / fps), has_audio, audio_codec, audio_sample_rate and audio_channels (None without
+    audio) and size_bytes. A missing or
     unreadable file, or one without video, raises InputError.
     """
     info = scan([path])[0]

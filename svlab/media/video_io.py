@@ -150,8 +150,13 @@ def write_video(
     pixel_format: str = "yuv420p",
     lossless: bool = False,
     preset: str = "medium",
+    audio: Any = None,
 ) -> Path:
     """Encode frames to an H.264 MP4 that plays everywhere; returns the path written.
+
+    audio: a sound track to mux beside the frames as AAC (an `svlab.records.Audio`: float32
+    samples (channels, samples) in [-1, 1] and their rate), starting with the first frame;
+    `fit_audio` first makes it exactly as long as the video.
 
     frames: anything `to_uint8_frames` accepts, or an iterator of frames (streamed).
     fps: frames per second, a float is fine (29.97 is kept as 2997/100).
@@ -179,9 +184,56 @@ def write_video(
     height, width = first.shape[1:3]
     args = encode_args(width, height, fps, quality=quality, pixel_format=pixel_format,
                        lossless=lossless, preset=preset)
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, tempfile.TemporaryDirectory(prefix=".svlab-audio.") as d:
+        if audio is not None:
+            args = _with_audio(args, audio, Path(d) / "audio.f32")
         _pipe_to_ffmpeg([*args, "-y", str(tmp)], first, blocks, what=path.name)
     return path
+
+
+AUDIO_BITRATE = "192k"
+
+
+def _with_audio(args: list[str], audio: Any, raw: Path) -> list[str]:
+    """`encode_args` with a second input, the sound's raw float32 samples (interleaved), muxed
+    as AAC beside the video."""
+    samples = np.ascontiguousarray(np.asarray(audio.samples, dtype=np.float32).T)
+    samples.tofile(raw)
+    at = args.index("-i") + 2  # after the frames' input, before the output options
+    source = ["-f", "f32le", "-ar", str(int(audio.sample_rate)), "-ac",
+              str(samples.shape[1]), "-i", str(raw)]
+    return [*args[:at], *source, *args[at:], "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac",
+            "-b:a", AUDIO_BITRATE]
+
+
+def fit_audio(audio: Any, frames: int, fps: float):
+    """`audio` made exactly as long as `frames` frames at `fps` (trimmed at the end, or padded
+    with silence), so that the sound track ends with the video; the same object when it already
+    is. Frame i and the sound at i / fps stay together: interpolation and retiming change the
+    frame count and rate, not the time of a frame."""
+    from dataclasses import replace
+
+    want = round(frames / fps * audio.sample_rate)
+    have = audio.samples.shape[1]
+    if want == have:
+        return audio
+    if want < have:
+        return replace(audio, samples=audio.samples[:, :want])
+    pad = np.zeros((audio.samples.shape[0], want - have), dtype=audio.samples.dtype)
+    return replace(audio, samples=np.concatenate([audio.samples, pad], axis=1))
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """The first audio stream decoded to float32 samples (channels, samples), and its rate;
+    InputError when the file has no sound."""
+    info = probe(path)
+    if not info["has_audio"]:
+        raise InputError(f"{str(path)!r} has no audio stream")
+    channels, rate = info["audio_channels"], info["audio_sample_rate"]
+    proc = run_ffmpeg(["-i", Path(path), "-map", "0:a:0", "-f", "f32le", "-ac", str(channels),
+                       "-ar", str(rate), "-"], what=f"reading the sound of {path}")
+    data = np.frombuffer(proc.stdout, dtype=np.float32)
+    return data.reshape(-1, channels).T.copy(), rate
 
 
 def _pipe_to_ffmpeg(args: list[str], first: np.ndarray, blocks: Iterator[np.ndarray], *,

@@ -19,6 +19,7 @@ written once, against this interface:
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,7 @@ class Family(abc.ABC):
     # their arguments: runs of one input may share their results (svlab.work.sweep.reuse)
     conditioning: tuple[str, ...] = ()
     specs: tuple[ModelSpec, ...] = ()
+    audio: bool = False  # whether the pipeline makes a sound track beside the frames (LTX-2)
 
     @abc.abstractmethod
     def build_module(self, component: str, config: dict[str, Any]):
@@ -112,6 +114,25 @@ class Family(abc.ABC):
     def call_arguments(self, config, image, prompt: str | None) -> dict[str, Any]:
         """Keyword arguments of the pipeline call for `config` (without generator, output
         type and callback, which the runner adds)."""
+
+    @contextlib.contextmanager
+    def calling(self, pipe, config, on_step_end):
+        """Around the pipeline call of a run with `config`: yields the call's keyword arguments
+        that report each denoising step to `on_step_end(pipe, i, t, kwargs)`. Most pipelines
+        take diffusers' `callback_on_step_end`; a family whose pipeline does not (or that must
+        set some per-call state on the pipeline, its guider's scale) overrides this."""
+        yield {"callback_on_step_end": on_step_end}
+
+    def latents_of(self, output):
+        """What `unpack` and `decode` take from the output of `pipe(..., output_type="latent")`:
+        its `frames` (the latents); a family with sound returns the audio latents too."""
+        return output.frames
+
+    def decode_audio(self, pipe, latents):
+        """(float32 samples of shape (channels, samples) in [-1, 1], sample rate) from the
+        latents of `latents_of`, exactly as the pipeline's own call returns its audio; None for
+        the families without sound."""
+        return None
 
     def unpack(self, pipe, latents, config):
         """The latents of `pipe(..., output_type="latent")` as `decode` takes them. Some

@@ -1,17 +1,19 @@
 """The registry: every model family svlab runs, and every named model of each.
 
-A family is one module (`svd.py`, `ltx.py`, `wan.py`, `cogvideox.py`) implementing `svlab.models.family.Family`; adding one means
+A family is one module (`svd.py`, `ltx.py`, `wan.py`, `cogvideox.py`, `ltx2.py`,
+`hunyuanvideo15.py`) implementing `svlab.models.family.Family`; adding one means
 writing that module and listing its `FAMILY` here. Listing specs imports no heavy library.
 """
 
 from __future__ import annotations
 
 from svlab.core.errors import ConfigError, unknown_choice
-from svlab.models import cogvideox, ltx, svd, wan
+from svlab.models import cogvideox, hunyuanvideo15, ltx, ltx2, svd, wan
 from svlab.models.family import Family, ModelSpec
 
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (svd.FAMILY, ltx.FAMILY, wan.FAMILY, cogvideox.FAMILY)}
+    family.name: family for family in (svd.FAMILY, ltx.FAMILY, wan.FAMILY, cogvideox.FAMILY,
+                                       ltx2.FAMILY, hunyuanvideo15.FAMILY)}
 _SPECS: dict[str, ModelSpec] = {spec.id: spec for f in FAMILIES.values() for spec in f.specs}
 
 

@@ -139,7 +139,8 @@ TINY_IMAGE_ENCODER: dict[str, Any] = dict(
 # the picture survives the round trip. Its full-resolution blocks are 64 wide although 32 would
 # be cheaper: diffusers' VAE normalises in 32 groups, and with one channel a group the last
 # norm erases each frame's mean colour (a 32-wide first try stalled at 13 dB); the UNet is
-# three levels of 128 channels over the 16x16 latents; the image
+# three levels of 96 channels over the 16x16 latents (128 would not fit the 30 MB that the
+# weights may take in the repository, in float16); the image
 # encoder is a small ViT with 28-pixel patches, kept at its seeded random weights (the UNet
 # learns to read its embedding). The scaling factor is measured after training (1 / the
 # latents' standard deviation) and saved in the folder; this value is the planner's.
@@ -163,7 +164,7 @@ MINI_UNET: dict[str, Any] = dict(
                       "CrossAttnDownBlockSpatioTemporal"],
     up_block_types=["CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
                     "UpBlockSpatioTemporal"],
-    block_out_channels=[128, 128, 128],  # 4 channels a norm group, as in SD's VAE
+    block_out_channels=[96, 96, 96],  # 3 channels a norm group (see above)
     addition_time_embed_dim=32,
     projection_class_embeddings_input_dim=96,
     layers_per_block=1,

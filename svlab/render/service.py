@@ -16,11 +16,12 @@ from typing import Any
 
 from svlab.core.config import VideoConfig
 from svlab.core.errors import InputError
-from svlab.core.manifest import build_manifest, output_facts
+from svlab.core.manifest import audio_facts, build_manifest, output_facts
 from svlab.memory import StageTracker
 from svlab.models import VideoModelLoader
 from svlab.media.outputs import Publication, video_output
 from svlab.media.images import fit_image, read_image
+from svlab.media.video_io import fit_audio
 from svlab.core.records import Clip, GenerationResult
 from svlab.run.clip import device_of, encode_clip, generate_clip, interpolate_frames
 from svlab.run.settings import load_config
@@ -76,10 +77,12 @@ def finish(clip: Clip, config: VideoConfig, out: Path, *, tracker: StageTracker,
            inputs: dict[str, Any], callback: Callback | None = None) -> GenerationResult:
     """Interpolate, encode, and publish the video with its manifest."""
     frames, fps = interpolate_frames(clip.frames, config, tracker, callback)
+    audio = fit_audio(clip.audio, len(frames), fps) if clip.audio is not None else None
     with Publication(out) as pub:
-        encode_clip(frames, pub.video, fps, config, tracker, callback)
+        encode_clip(frames, pub.video, fps, config, tracker, callback, audio=audio)
         height, width = frames.shape[1:3]
         pub.manifest = build_manifest(
             config.to_dict(), clip.record, inputs=inputs, stages=tracker.table(),
-            output=output_facts(out, frames=len(frames), fps=fps, width=width, height=height))
+            output=output_facts(out, frames=len(frames), fps=fps, width=width, height=height,
+                                audio=audio_facts(clip.audio, audio)))
     return GenerationResult(frames=frames, video_path=out, manifest=pub.manifest)

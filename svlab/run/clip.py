@@ -62,11 +62,12 @@ def generate_clip(
             model, reason = None, f"model {config.model!r} could not be loaded: {e}"
     if model is not None:
         record.model_info = loader.info
+        sound: list = []
         frames, reason = run_with_recovery(loader, image, config, prompt=prompt,
                                            tracker=tracker, callback=callback,
-                                           recovery=record.recovery)
+                                           recovery=record.recovery, sound=sound)
         if frames is not None:
-            return Clip(frames, record)
+            return Clip(frames, record, audio=sound[0] if sound else None)
     log.warning("using the fallback engine: %s", reason)
     record.engine, record.fallback_reason = "fallback", reason
     notify({"stage": "fallback"})
@@ -102,14 +103,16 @@ def interpolate_frames(frames: np.ndarray, config: VideoConfig, tracker: StageTr
 
 
 def encode_clip(frames: np.ndarray, path: Path, fps: float, config: VideoConfig,
-                tracker: StageTracker, callback: Callback | None = None) -> Path:
+                tracker: StageTracker, callback: Callback | None = None,
+                audio=None) -> Path:
     """Encode frames with the config's encoding settings, as the "encoding" stage; sends an
-    "encoding" event per frame to `callback` (which may stop the run)."""
+    "encoding" event per frame to `callback` (which may stop the run). `audio` (already as long
+    as the frames, `fit_audio`) goes into the MP4 as AAC."""
     p = config.processing
     stream = frames if callback is None else _reporting(frames, callback, "encoding")
     with tracker.stage("encoding"):
         return write_video(stream, path, fps, quality=p.quality, pixel_format=p.pixel_format,
-                           lossless=p.lossless)
+                           lossless=p.lossless, audio=audio)
 
 
 def _reporting(frames: np.ndarray, callback: Callback, stage: str) -> Iterator[np.ndarray]:

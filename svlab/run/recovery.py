@@ -31,7 +31,7 @@ from svlab.memory import StageTracker
 from svlab.models import VideoModelLoader
 from svlab.models.placement import set_vae_tiling
 from svlab.core.records import RecoveryStep
-from svlab.run.stages import Callback, decode, denoise, to_uint8
+from svlab.run.stages import Callback, decode, decode_audio, denoise, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,11 @@ def run_with_recovery(
     tracker: StageTracker,
     callback: Callback | None = None,
     recovery: list[RecoveryStep],
+    sound: list | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
-    """(uint8 frames, None) on success, or (None, reason) when every remedy failed."""
+    """(uint8 frames, None) on success, or (None, reason) when every remedy failed. The sound
+    track of a family that makes one (an `Audio`, decoded with the frames) is appended to
+    `sound` when given."""
     import torch
 
     pipe, family = loader.pipeline, loader.family
@@ -146,6 +149,7 @@ def run_with_recovery(
                 callback({"stage": "decoding"})
             with tracker.stage("decoding"):
                 video = decode(pipe, family, latents, ladder.chunk)[0]
+                audio = decode_audio(pipe, family, latents) if sound is not None else None
         except torch.OutOfMemoryError:
             stage = "denoising" if latents is None else "decoding"
             if torch.cuda.is_available():
@@ -167,6 +171,8 @@ def run_with_recovery(
                 continue
             recovery.append(RecoveryStep("decoding", f"{problem} frames", None))
             return None, f"the model produced {problem} frames even with the VAE in fp32"
+        if audio is not None:
+            sound.append(audio)
         return to_uint8(video), None
 
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from svlab.memory import StageTracker
 from svlab.models import Family
+from svlab.core.records import Audio
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -50,13 +51,14 @@ def denoise(pipe, family: Family, image, prompt: str | None, config, *,
         with encoding_then_denoising(tracker, family.stages[0], getattr(pipe, family.denoiser)):
             if config.free_text_encoder and family.text_encoder is not None:
                 arguments.update(encode_then_free(pipe, family, config, prompt))
-            latents = pipe(
-                **arguments,
-                generator=torch.Generator("cpu").manual_seed(config.seed),
-                output_type="latent",
-                callback_on_step_end=on_step_end,
-            ).frames
-            return family.unpack(pipe, latents, config)
+            with family.calling(pipe, config, on_step_end) as progress:
+                output = pipe(
+                    **arguments,
+                    generator=torch.Generator("cpu").manual_seed(config.seed),
+                    output_type="latent",
+                    **progress,
+                )
+            return family.unpack(pipe, family.latents_of(output), config)
     finally:
         bar.close()
 
@@ -84,6 +86,20 @@ def decode(pipe, family: Family, latents, decode_chunk_size: int) -> np.ndarray:
         frames = family.decode(pipe, latents, decode_chunk_size)
     pipe.maybe_free_model_hooks()  # with model offload, send the VAE back to the CPU
     return frames
+
+
+def decode_audio(pipe, family: Family, latents):
+    """The clip's sound as `Audio` (float32 samples, channels first, and their rate) from
+    `denoise`'s latents, exactly as the pipeline's own call gives it; None for a family without
+    sound."""
+    import torch
+
+    if not family.audio:
+        return None
+    with torch.no_grad():
+        samples, rate = family.decode_audio(pipe, latents)
+    pipe.maybe_free_model_hooks()
+    return Audio(samples=samples, sample_rate=int(rate))
 
 
 def to_uint8(video: np.ndarray) -> np.ndarray:

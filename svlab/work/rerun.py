@@ -28,7 +28,8 @@ from svlab.core.config import setting_names
 from svlab.core.errors import ConfigError, InputError, ModelUnavailableError, require_file
 from svlab.core.manifest import environment
 from svlab.models import resolve_model
-from svlab.media import read_video
+from svlab.media import probe, read_video
+from svlab.media.video_io import read_audio
 from svlab.media.images import read_image
 from svlab.run.settings import load_config
 from svlab.render.service import generate
@@ -44,6 +45,10 @@ class RerunCheck:
     psnr: float  # dB over all frames; inf when identical
     frames: int
     recorded_frames: int
+    # the sound tracks, decoded: None when neither video has one; else whether their samples
+    # are identical (a track on one side only differs)
+    audio_identical: bool | None = None
+    audio_max_difference: float | None = None
 
 
 @dataclass
@@ -91,7 +96,24 @@ def compare_videos(new: Path, recorded: Path) -> RerunCheck:
     mse = float(np.mean(diff.astype(np.float64) ** 2)) if n else math.nan
     psnr = math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
     identical = len(a) == len(b) and not diff.any()
-    return RerunCheck(identical, int(diff.max()) if n else 255, psnr, len(a), len(b))
+    same_audio, audio_difference = _compare_audio(new, recorded)
+    return RerunCheck(identical and same_audio is not False, int(diff.max()) if n else 255,
+                      psnr, len(a), len(b), same_audio, audio_difference)
+
+
+def _compare_audio(new: Path, recorded: Path) -> tuple[bool | None, float | None]:
+    """Whether the two videos' decoded sound tracks hold the same samples, and the largest
+    difference of a sample; (None, None) when neither has sound."""
+    has = [probe(p)["has_audio"] for p in (new, recorded)]
+    if not any(has):
+        return None, None
+    if not all(has):
+        return False, None
+    (a, rate_a), (b, rate_b) = read_audio(new), read_audio(recorded)
+    if a.shape != b.shape or rate_a != rate_b:
+        return False, None
+    difference = float(np.abs(a - b).max()) if a.size else 0.0
+    return difference == 0.0, difference
 
 
 def _read(path: Path) -> dict[str, Any]:

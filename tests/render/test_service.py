@@ -44,7 +44,7 @@ def test_tiny_model_end_to_end(photo, tiny_config, tmp_path):
         assert m["stages"][stage]["peak_bytes"] is not None
     assert m["environment"]["packages"]["diffusers"]
     assert m["output"] == {"video": "clip.mp4", "frames": 4, "fps": 6.0, "width": 64,
-                           "height": 64, "duration": 0.667}
+                           "height": 64, "duration": 0.667, "audio": None}
 
 
 def test_same_seed_same_frames_and_matches_diffusers(photo, tiny_config, tmp_path):

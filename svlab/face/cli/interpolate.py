@@ -48,17 +48,32 @@ def run(args: argparse.Namespace) -> int:
     out_fps = args.fps if args.fps is not None else fps * args.factor
     tracker = StageTracker("cpu", release_heap=False)
 
+    expected = output_count(len(frames), ratio)
+    audio = _sound(args.video, expected, out_fps)
+
     def write(path: Path) -> None:
         with tracker.stage("interpolation"):
             stream = iter_interpolate(frames, args.factor, method, source_fps=fps,
                                       target_fps=args.fps)
-            write_video(stream, path, out_fps, quality=args.quality)
+            write_video(stream, path, out_fps, quality=args.quality, audio=audio)
 
     settings = {"interpolation": method, "interpolation_factor": args.factor,
                 "target_fps": args.fps, "quality": args.quality}
-    expected = output_count(len(frames), ratio)
     return publish_video(
         args, out, write, settings=settings, record=ClipRecord(engine="interpolate"),
         inputs={"video": str(args.video), "frames": len(frames), "fps": fps}, tracker=tracker,
         summary=f"{{out}}: {len(frames)} -> {{frames}} frames ({expected} expected), "
                 f"{fps:g} -> {{fps:g}} fps ({method})")
+
+
+def _sound(video, frames: int, fps: float):
+    """The input's sound track, decoded and fitted to the interpolated video's length (frame i
+    stays at i / fps, so the sound stays in sync); None when it has none."""
+    from svlab.media import probe
+    from svlab.media.video_io import fit_audio, read_audio
+    from svlab.core.records import Audio
+
+    if not probe(video)["has_audio"]:
+        return None
+    samples, rate = read_audio(video)
+    return fit_audio(Audio(samples=samples, sample_rate=rate), frames, fps)

@@ -138,7 +138,8 @@ def run_probe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
     else:
-        audio = f"audio {info['audio_codec']}" if info["has_audio"] else "no audio"
+        audio = (f"audio {info['audio_codec']} {info['audio_sample_rate']} Hz "
+                 f"{info['audio_channels']} ch" if info["has_audio"] else "no audio")
         print(f"{info['path']}: {info['codec']} {info['pixel_format']} "
               f"{info['width']}x{info['height']}, {info['frames']} frames at {info['fps']:g} fps, "
               f"{info['duration']:.3f} s, {audio}")

@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
             verdict = "identical" if check.identical else "different"
             print(f"{verdict}: max difference {check.max_difference}, PSNR {_db(check.psnr)} dB,"
                   f" {check.frames} frames (recorded {check.recorded_frames})")
+            if check.audio_identical is not None:
+                print("sound: " + ("identical samples" if check.audio_identical else
+                                   f"different (max difference {check.audio_max_difference})"))
         for note in result.notes:
             print(f"note: {note}")
     return 0 if check is None or check.identical else 1

@@ -200,6 +200,10 @@ def render_scene(job: SceneJob, work: Path, tracker: StageTracker, notify: Callb
     entry = {"scene": job.index + 1, "text": job.text, "keyframe": job.made,
              "settings": job.settings, "frames": len(frames),
              "duration": round(duration, 3), **jsonable(clip.record)}
+    if clip.audio is not None:  # not yet carried through the concat and the music mix
+        entry["audio"] = "dropped: storyboards do not carry a scene's own sound yet"
+        log.warning("scene %d: the model's sound track is dropped (storyboards do not carry "
+                    "a scene's own sound yet)", job.index + 1)
     return RenderedScene(path, duration, fps, clip.record, entry)
 
 

@@ -1,0 +1,7 @@
+"""`python -m svlab.cli`: the command line, as `svlab`."""
+
+import sys
+
+from svlab.face.cli import main
+
+sys.exit(main())
