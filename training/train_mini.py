@@ -351,8 +351,9 @@ def unet_loss(unet, vae, clip, data: Clips, cfg: Config, scale: float) -> torch.
 
 
 def export(cfg: Config, folder: Path) -> Path:
-    """The diffusers folder `StableVideoDiffusionPipeline.from_pretrained` opens: the VAE, the
-    UNet's EMA weights, the image encoder, SVD's scheduler and feature extractor."""
+    """The diffusers folder `StableVideoDiffusionPipeline.from_pretrained` opens: the VAE (its
+    decoder from the decoder stage when there was one), the UNet's EMA weights, the image
+    encoder, SVD's scheduler and feature extractor."""
     from diffusers import (
         AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
         UNetSpatioTemporalConditionModel,
@@ -374,7 +375,9 @@ def export(cfg: Config, folder: Path) -> Path:
         vae=vae_out, image_encoder=clip, unet=unet,
         scheduler=EulerDiscreteScheduler.from_config(SVD_SCHEDULER),
         feature_extractor=CLIPImageProcessor(**SVD_FEATURE_EXTRACTOR))
-    pipe.save_pretrained(folder, safe_serialization=True)
+    # Stored in float16 to keep the repository small (30 MB at most); loaded, they are cast
+    # to the dtype the run asks for (float32 on a CPU).
+    pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True)
     (folder / "training.json").write_text(json.dumps(
         dict(config=asdict(cfg), unet_steps=state["step"],
              vae_steps=torch.load(OUT / "vae.pt", weights_only=False)["step"]), indent=1))
