@@ -24,7 +24,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 FAMILY_NAMES = {"svd": "Stable Video Diffusion", "ltx": "LTX-Video", "wan": "Wan",
-                "cogvideox": "CogVideoX"}
+                "cogvideox": "CogVideoX", "ltx2": "LTX-2", "hunyuanvideo15": "HunyuanVideo 1.5"}
 
 
 def table_rows(text: str, heading: str) -> list[list[str]]:

@@ -67,7 +67,7 @@ SPECS = (
                     "(built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_QWEN_TEXT, TINY_BYT5,
                                TINY_SIGLIP, TINY_PROCESSOR, 5.0),
-        defaults=dict(num_inference_steps=4, guidance_scale=6.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=6.0, use_fp16=False),
     ),
 )
 

@@ -59,7 +59,7 @@ SPECS = (
                     "CPU tests and demos (built locally, never downloaded)",
         components=_components(TINY_TRANSFORMER, TINY_VAE, TINY_AUDIO_VAE, TINY_CONNECTORS,
                                TINY_VOCODER, TINY_GEMMA3),
-        defaults=dict(num_inference_steps=4, guidance_scale=3.0),
+        defaults=dict(num_inference_steps=4, guidance_scale=3.0, use_fp16=False),
     ),
 )
 
