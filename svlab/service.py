@@ -27,6 +27,7 @@ from .run.settings import resolve_config
 from .run.stages import Callback
 from .storyboards import render_storyboard, storyboard_from_prompt
 from .storyboards.render import SceneRenderer
+from .text_caps import check_prompt
 
 
 def generate(
@@ -53,6 +54,7 @@ def generate(
     nothing behind. `scenes_on` makes a prompt's scenes elsewhere (`svlab.storyboards.parallel
     .RayScenes`: on Ray workers, in parallel).
     """
+    check_prompt(prompt)
     config = resolve_config(config, overrides)
     if image is None:
         if not prompt or not prompt.strip():

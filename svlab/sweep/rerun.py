@@ -15,7 +15,6 @@ ones that prompt makes; a storyboard from a file is made again with `svlab story
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -26,11 +25,13 @@ import numpy as np
 
 from ..config import setting_names
 from ..errors import ConfigError, InputError, ModelUnavailableError, require_file
-from ..manifest import environment
+from ..manifest import environment, manifest_path
+from ..manifest_check import read_manifest
+from ..overlap import refuse_overlap
 from ..models import resolve_model
 from ..processor import read_video
 from ..processor.images import read_image
-from ..run.settings import resolve_config
+from ..run.settings import check_host_memory, resolve_config
 from ..service import generate
 from ..storyboards import storyboard_from_prompt
 
@@ -62,21 +63,24 @@ def rerun(manifest: str | Path, out: str | Path | None = None, *, check: bool = 
     recorded = _read(path)
     settings, notes = _settings(recorded)
     config = resolve_config(settings)
+    check_host_memory(config)  # the bounds `generate` holds a command line to
     inputs = recorded.get("inputs") or {}
     source = _image(inputs.get("image"), image, path, notes)
     prompt = inputs.get("prompt") if source is not None else _prompt(recorded)
     notes += _environment_changes(recorded.get("environment") or {})
-    recorded_video = path.with_name((recorded.get("output") or {}).get("video") or "")
-    if check and not recorded_video.is_file():
+    recorded_name = (recorded.get("output") or {}).get("video")
+    recorded_video = path.with_name(recorded_name) if recorded_name else None
+    kept = Path(out) if out is not None else (None if check else path.with_suffix(".rerun.mp4"))
+    if kept is not None:  # never over the manifest, the recorded video or the image
+        refuse_overlap([kept, manifest_path(kept)], [path, recorded_video, source])
+    if check and (recorded_video is None or not recorded_video.is_file()):
         raise InputError(f"the recorded video {recorded_video} is missing: nothing to check "
                          "against")
     with tempfile.TemporaryDirectory(prefix=".svlab-rerun.") as scratch:
-        target = Path(out) if out is not None else (
-            Path(scratch) / "rerun.mp4" if check else path.with_suffix(".rerun.mp4"))
+        target = kept if kept is not None else Path(scratch) / "rerun.mp4"
         with _cpu_threads(recorded, notes):
             result = generate(image=source, prompt=prompt, config=config, out=target)
         compared = compare_videos(target, recorded_video) if check else None
-        kept = target if out is not None or not check else None
     return RerunResult(video=kept, manifest=result.manifest, check=compared, notes=notes)
 
 
@@ -95,13 +99,8 @@ def compare_videos(new: Path, recorded: Path) -> RerunCheck:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"cannot read manifest {path}: {e}") from None
-    if not isinstance(data, dict) or "engine" not in data or "inputs" not in data:
-        raise InputError(f"{path} is not an svlab video manifest (no engine and inputs)")
-    return data
+    """The manifest, read with bounded work and checked like any other input."""
+    return read_manifest(path)
 
 
 def _settings(recorded: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -121,7 +120,7 @@ def _settings(recorded: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         _check_revision(settings["model"], info.get("revision"))
     if recorded.get("recovery"):
         notes.append("the original run recovered from "
-                     + "; ".join(f"{s['error']} in {s['stage']}" for s in recorded["recovery"])
+                     + "; ".join(f"{s.get('error')} in {s.get('stage')}" for s in recorded["recovery"])
                      + ": a rerun starts from the recorded settings and may take another path")
     return settings, notes
 

@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..text_caps import MAX_PROMPT_CHARS  # one cap everywhere
 from .store import STATUSES
-
-MAX_PROMPT_CHARS = 2000
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
