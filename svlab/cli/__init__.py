@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        from .outputs_check import check_outputs
+
+        check_outputs(args)  # no output over an input, whatever the command
         return args.func(args) or 0
     except SvlabError as e:
         message = " ".join(str(e).splitlines())  # one line, whatever a file name holds
