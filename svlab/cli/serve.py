@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..distributed import PoolSettings, ray_session, require_ray
     from ..tasks.api import create_app
+    from ..tasks.data_lock import data_folder_lock
 
     pool = None  # the Ray workers' settings, with --ray
     if args.ray is not None:
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         pool = PoolSettings(workers=args.workers, max_restarts=-1)
     # Ray is joined (or started) first, from the main thread: a bad address is one line and
     # exit status 2, before the data folder is touched or the port bound.
-    with ray_session(args.ray) if pool is not None else contextlib.nullcontext():
+    with ray_session(args.ray) if pool is not None else contextlib.nullcontext(), \
+            data_folder_lock(args.data):  # one server per data folder
         app = create_app(args.data, config,
                          max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
                          limits=limits, policy=policy,

@@ -78,10 +78,14 @@ def local_inputs(args) -> list[str]:
     """`args` with every `-i` input an absolute local path (or "-", stdin): text that names a
     URL or another protocol ("http://...", "concat:...") becomes a file name under the current
     folder, which is what svlab checked; ffmpeg never opens anything else."""
-    args = list(args)
+    args, form = list(args), None
     for i in range(len(args) - 1):
-        if args[i] == "-i" and args[i + 1] not in ("-", "pipe:0"):
-            args[i + 1] = os.path.abspath(args[i + 1])
+        if args[i] == "-f":
+            form = args[i + 1]
+        elif args[i] == "-i":
+            if args[i + 1] not in ("-", "pipe:0") and form != "lavfi":  # lavfi: a filter svlab
+                args[i + 1] = os.path.abspath(args[i + 1])             # wrote, not a file
+            form = None
     return args
 
 

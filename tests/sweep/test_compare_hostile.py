@@ -153,3 +153,8 @@ def test_a_url_in_the_table_reaches_ffmpeg_only_as_a_local_file(sweep_copy, caps
     assert main(["compare", ".", "--out", str(sweep_copy.parent / "g.mp4")]) == 0
     inputs = [c[i + 1] for c in seen for i, arg in enumerate(c[:-1]) if arg == "-i"]
     assert inputs and all(p == "-" or p.startswith("/") for p in inputs), inputs
+
+
+def test_lavfi_sources_stay_filters():
+    args = ffmpeg_module.local_inputs(["-f", "lavfi", "-i", "anoisesrc", "-i", "x:y"])
+    assert args[3] == "anoisesrc" and args[5].startswith("/")
