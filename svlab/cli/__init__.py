@@ -55,6 +55,9 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a CJK prompt on an ASCII terminal: \uXXXX, not
+        if hasattr(stream, "reconfigure"):   # a UnicodeEncodeError after the work is done
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread() and \
             not getattr(args, "own_signals", False):  # a server shuts down its own way
