@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .bounded import load_structured
 from .errors import ConfigError, did_you_mean, unknown_choice
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
@@ -215,8 +216,6 @@ def load_config(
 def read_config_file(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """Settings from a .yaml/.yml/.json file (a mapping of setting names to values), read with
     bounded work (`svlab.bounded`: size cap, no YAML aliases, nesting cap)."""
-    from .bounded import load_structured
-
     path = Path(path)
     if path.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise ConfigError(f"{what} {path} must end in .yaml, .yml or .json")

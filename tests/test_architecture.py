@@ -15,7 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "svlab"
 
 # Lowest first. A module may import modules of its own layer and of the layers below it.
 LAYERS = [
-    ("ground", ("svlab.errors", "svlab.config", "svlab.records", "svlab.manifest")),
+    ("ground", ("svlab.errors", "svlab.config", "svlab.records", "svlab.manifest",
+                "svlab.bounded", "svlab.text_caps", "svlab.overlap", "svlab.csv_cells",
+                "svlab.manifest_check")),
     ("media", ("svlab.processor", "svlab.fallback", "svlab.outputs")),
     ("models", ("svlab.models",)),
     ("memory", ("svlab.memory",)),

@@ -25,7 +25,6 @@ from typing import Any, Iterator, Mapping
 
 from ..config import VideoConfig
 from ..errors import InputError
-from ..overlap import refuse_overlap
 from ..run.clip import loading_key
 from .expand import expand
 from .keys import model_identity, run_key
@@ -98,7 +97,6 @@ def plan_sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path
     """Read and check a sweep, expand it and key its runs under the folder `out`. Nothing
     runs; every mistake in the sweep is found here."""
     out = _folder(out)
-    source = spec
     spec = load_sweep(spec, store=out)
     runs = expand(spec, max_runs)
     identities: dict[tuple, Any] = {}
@@ -114,30 +112,7 @@ def plan_sweep(spec: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path
         seen.add(key)
         tasks.append(RunTask(key=key, index=run.index, config=run.config, input=run.input,
                              varied=run.varied, video=out / RUNS_FOLDER / f"{key}.mp4"))
-    plan = SweepPlan(out=out, spec=spec, tasks=tasks, varied=spec.varied)
-    check_table_owner(plan, source)
-    return plan
-
-
-def check_table_owner(plan: SweepPlan, source: Any = None) -> None:
-    """InputError when the folder's results.csv is not this sweep's own table (an unrelated
-    file, or another sweep's: none of its runs is one of this sweep's), or when the table
-    would be one of the sweep's inputs. A sweep run again, or grown, keeps its own table."""
-    from .results import read_results
-
-    refuse_overlap([plan.results], [*(t for t in [source] if isinstance(t, (str, Path))),
-                                    *(i.image for i in plan.spec.inputs if i.image)],
-                   what="the sweep's table")
-    if not plan.results.exists():
-        return
-    try:
-        keys = set(read_results(plan.results)["key"].astype(str))
-    except InputError as e:
-        raise InputError(f"{plan.out} already holds a results.csv that is not a sweep's table "
-                         f"({e}); choose another folder (it is never replaced)") from None
-    if keys and not keys & {t.key for t in plan.tasks}:
-        raise InputError(f"{plan.out} holds another sweep's table ({len(keys)} runs, none of "
-                         "them this sweep's); choose another folder (it is never replaced)")
+    return SweepPlan(out=out, spec=spec, tasks=tasks, varied=spec.varied)
 
 
 def is_done(task: RunTask) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from ..distributed import PoolSettings
 from ..errors import InputError
 from .executors import Executor, ExecutionOptions, LocalExecutor, RunResult, finished_result
+from .ownership import check_table_owner
 from .plan import SweepPlan, plan_sweep, remove_partial_files, sweep_lock
 from .ray_executor import RayExecutor
 from .results import results_frame, write_results
@@ -69,6 +70,7 @@ def sweep(
 def run_plan(plan: SweepPlan, executor: Executor, *, metrics: bool = True,
              progress: bool = True):
     """Make the runs of `plan` that are not done yet and return the sweep's table."""
+    check_table_owner(plan)  # before the lock file or the table is written
     with sweep_lock(plan.out):
         remove_partial_files(plan.out)
         done = plan.done()
