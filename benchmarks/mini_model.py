@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from svlab.render.eval.metrics import motion, video_metrics
+from svlab.render.eval.metrics import video_metrics
 from svlab.media.fallback import fallback_frames
 from svlab.models import VideoModelLoader
 from svlab.media.images import load_image

@@ -14,7 +14,6 @@ command line and in the manifest.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from dataclasses import dataclass, field, fields
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from svlab.core.errors import ConfigError, did_you_mean, unknown_choice
+from svlab.core.bounded import load_structured
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 ATTENTION = ("auto", "sdpa", "xformers")
@@ -198,30 +198,17 @@ def profile_settings(name: str) -> dict[str, Any]:
     return dict(PROFILES[name])
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Settings from a .yaml/.yml/.json file (a mapping of setting names to values)."""
+def read_config_file(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Settings from a .yaml/.yml/.json file (a mapping of setting names to values), read with
+    bounded work (`svlab.bounded`: size cap, no YAML aliases, nesting cap)."""
     path = Path(path)
     if path.suffix.lower() not in (".yaml", ".yml", ".json"):
-        raise ConfigError(f"config file {path} must end in .yaml, .yml or .json")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text; accepted: a YAML or JSON "
-                          "mapping of setting names to values") from None
-    import yaml
-
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError, RecursionError) as e:  # each says where
-        detail = " ".join(str(e).split()) if not isinstance(e, RecursionError) else \
-            "nested too deeply"
-        raise ConfigError(f"config file {path} is not valid: {detail}") from None
+        raise ConfigError(f"{what} {path} must end in .yaml, .yml or .json")
+    data = load_structured(path, what, error=ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of setting names to values")
+        raise ConfigError(f"{what} {path} must hold a mapping of setting names to values")
     return data
 
 

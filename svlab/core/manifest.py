@@ -11,16 +11,15 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
+from svlab.core.files import atomic_output
 from svlab.core.records import ClipRecord, StageStats
 
 _PACKAGES = ("svlab", "torch", "diffusers", "transformers", "accelerate", "numpy",
@@ -140,16 +139,33 @@ def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {utf8_text(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+    if isinstance(value, str):
+        return utf8_text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return jsonable(value.item())
-    return str(value)
+    return utf8_text(str(value))
+
+
+def utf8_text(value: str) -> str:
+    """`value` as UTF-8 can hold it: a name that was not valid UTF-8 (decoded by Python with
+    surrogate escapes: file names, arguments, environment variables) keeps its bytes shown as
+    \\xNN; any other lone surrogate becomes U+FFFD."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
 
 
 def manifest_text(data: Mapping[str, Any]) -> str:

@@ -31,10 +31,13 @@ from typing import Any, Callable, Iterable, Mapping
 from svlab.core.errors import InputError, SvlabError, did_you_mean
 from svlab.core.manifest import now_utc
 from svlab.face.report_html import render_html, write_index
+from svlab.core.bounded import load_structured, read_text_capped
+from svlab.core.overlap import refuse_overlap
 
 KERNEL = "python3"  # the kernel `make install` registers inside the venv (--sys-prefix)
 OUT_DIR_PARAMETER = "out_dir"  # a notebook that declares it writes its files there
 MAX_NAME = 120  # longest run folder name
+MAX_NOTEBOOK_BYTES = 64 << 20
 
 
 @dataclass
@@ -79,15 +82,8 @@ def parse_value(text: str) -> Any:
 
 def read_params_file(path: str | Path) -> dict[str, Any]:
     """Parameters from a YAML (or JSON) file holding one mapping of names to values."""
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"cannot read parameters file {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"parameters file {path} is not valid YAML: {e}") from None
+    data = load_structured(path, "parameters file", kind="yaml")
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
@@ -104,6 +100,20 @@ def notebook_parameters(notebook: str | Path) -> dict[str, dict[str, Any]]:
     return papermill.inspect_notebook(str(notebook))
 
 
+def check_nbformat(path: Path) -> None:
+    """InputError unless `path` is a valid nbformat 4 notebook (UTF-8 JSON, size-capped)."""
+    import nbformat
+
+    text = read_text_capped(path, "notebook", max_bytes=MAX_NOTEBOOK_BYTES)
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # nbformat raises JSON, validation and version errors of its own
+        detail = " ".join(str(e).split())[:160]
+        raise InputError(f"{path} is not a valid notebook ({type(e).__name__}: {detail}); "
+                         "accepted: an nbformat 4 .ipynb file") from None
+
+
 def check_notebooks(notebooks: Iterable[str | Path]) -> list[Path]:
     """The notebooks as paths, each an existing .ipynb file, no name twice."""
     paths, names = [], set()
@@ -117,6 +127,7 @@ def check_notebooks(notebooks: Iterable[str | Path]) -> list[Path]:
         if path.stem in names:
             raise InputError(f"notebook {path.stem} given twice; each run is named after "
                              "its notebook")
+        check_nbformat(path)
         names.add(path.stem)
         paths.append(path)
     if not paths:
@@ -215,6 +226,17 @@ def check_kernel() -> None:
                          f"`python -m ipykernel install --sys-prefix --name {KERNEL}`") from None
 
 
+def check_report_outputs(paths: list[Path], plan: Mapping[Path, dict[str, Any]], out: Path
+                         ) -> None:
+    """Before any notebook runs: no executed notebook, page or index would replace one of
+    the notebooks (a report folder holding the notebooks themselves)."""
+    outputs = [out / "index.html", out / "index.json"]
+    for nb in paths:
+        run_dir = out / run_name(nb, dict(plan[nb]))
+        outputs += [run_dir / nb.name, (run_dir / nb.name).with_suffix(".html")]
+    refuse_overlap(outputs, paths)
+
+
 def report_folder(out: Path) -> Path:
     """`out`, made if missing; refused before any notebook runs when it cannot be a folder."""
     try:
@@ -246,6 +268,7 @@ def run_reports(
     paths = check_notebooks(notebooks)
     plan = plan_parameters(paths, dict(parameters or {}))
     check_kernel()
+    check_report_outputs(paths, plan, Path(out))
     out, cwd = report_folder(Path(out)), Path(cwd or Path.cwd())
     runs = []
     for nb in paths:

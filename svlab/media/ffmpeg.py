@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from statistics import median
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from svlab.core.errors import FFmpegError, InputError
 
@@ -35,9 +35,23 @@ _FAILURE = re.compile(r"error|invalid|no such|not found|unable|failed|cannot|cou
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary imageio-ffmpeg ships (IMAGEIO_FFMPEG_EXE overrides it)."""
+    import shutil
+
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    configured = os.environ.get("IMAGEIO_FFMPEG_EXE")
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        exe = None
+    if exe is None or (not (os.path.isfile(exe) and os.access(exe, os.X_OK))
+                       and shutil.which(exe) is None):
+        where = f"IMAGEIO_FFMPEG_EXE={configured!r} is not an executable file" if configured \
+            else "imageio-ffmpeg has no ffmpeg binary for this platform"
+        raise FFmpegError(f"ffmpeg is missing: {where}; unset IMAGEIO_FFMPEG_EXE to use the "
+                          "ffmpeg imageio-ffmpeg ships (pip install --force-reinstall "
+                          "imageio-ffmpeg), or point it to an ffmpeg binary")
+    return exe
 
 
 def stderr_tail(text: str, lines: int = 1) -> str:
@@ -58,13 +72,28 @@ def ffmpeg_arg(arg: Any) -> str:
     return os.path.abspath(arg) if isinstance(arg, Path) else str(arg)
 
 
+def local_inputs(args) -> list[str]:
+    """`args` with every `-i` input an absolute local path (or "-", stdin): text that names a
+    URL or another protocol ("http://...", "concat:...") becomes a file name under the current
+    folder, which is what svlab checked; ffmpeg never opens anything else."""
+    args, form = list(args), None
+    for i in range(len(args) - 1):
+        if args[i] == "-f":
+            form = args[i + 1]
+        elif args[i] == "-i":
+            if args[i + 1] not in ("-", "pipe:0") and form != "lavfi":  # lavfi: a filter svlab
+                args[i + 1] = os.path.abspath(args[i + 1])             # wrote, not a file
+            form = None
+    return args
+
+
 def run_ffmpeg(args: Sequence[Any], *, what: str = "ffmpeg") -> subprocess.CompletedProcess:
     """Run ffmpeg with `args` (without the binary; file paths as Path objects) and return the
     finished process.
 
     Raises FFmpegError naming `what` failed, with the tail of ffmpeg's stderr.
     """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *map(ffmpeg_arg, args)]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *local_inputs(map(ffmpeg_arg, args))]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         raise FFmpegError(

@@ -49,13 +49,17 @@ def read_image(image: Any, *, name: str | None = None) -> tuple[Image.Image, dic
     elif isinstance(image, Image.Image):
         check_image_size(*image.size)
         name = name or image.info.get("filename")  # an upload's name, where the panel keeps it
-        rgb = image.convert("RGB")
+        orientation = exif_orientation(image)
+        rgb = upright(image).convert("RGB")
+        rgb.info["exif_orientation"] = orientation
         source = {"image": None, "source": "PIL image"}
     else:
         raise InputError(f"image must be a path, a PIL image or a uint8 array, "
                          f"got {type(image).__name__}")
     described = {**source, "name": name, "width": rgb.width, "height": rgb.height,
                  "pixels_sha256": pixels_sha256(rgb)}
+    if rgb.info.get("exif_orientation", 1) != 1:  # width and height are the upright ones
+        described["exif_orientation"] = rgb.info["exif_orientation"]
     return rgb, described
 
 
@@ -71,7 +75,8 @@ def _read_file(path: Path) -> tuple[Image.Image, str]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as opened:  # reads the header only
                 check_image_size(*opened.size, f"image {path.name}")
-                rgb = opened.convert("RGB")
+                orientation = exif_orientation(opened)
+                rgb = upright(opened).convert("RGB")
     except InputError:  # our own size check (an InputError is a ValueError too)
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -80,7 +85,28 @@ def _read_file(path: Path) -> tuple[Image.Image, str]:
                          f"{MAX_IMAGE_PIXELS:,} pixels (e.g. 8000x8000)") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"cannot read image {path}: {e}; {accepted}") from None
+    rgb.info["exif_orientation"] = orientation
     return rgb, hashlib.sha256(data).hexdigest()
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1: upright, as stored; 2-8: mirrored and/or rotated)."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block is no orientation, not an unreadable image
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image as it is meant to be seen: its EXIF orientation applied (Pillow's
+    `ImageOps.exif_transpose`; a phone's portrait photo is stored sideways with a tag)."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a damaged EXIF block: the pixels as stored
+        return image
 
 
 def pixels_sha256(image: Image.Image) -> str:

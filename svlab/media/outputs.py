@@ -12,6 +12,7 @@ not at all, and never over one of the command's own inputs.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -19,8 +20,10 @@ from typing import Any, Iterable, Mapping
 from svlab.core.errors import InputError
 from svlab.core.files import hidden_name, new_token
 from svlab.core.manifest import manifest_path, manifest_text
+from svlab.core.overlap import refuse_overlap
 
 DEFAULT_FOLDER = Path("outputs")
+SIDECARS = (".vtt", ".srt")  # captions a video may be published with
 
 
 def video_output(out: str | Path | None, *, inputs: Iterable[str | Path] = (),
@@ -40,10 +43,8 @@ def video_output(out: str | Path | None, *, inputs: Iterable[str | Path] = (),
     for path in (out, manifest_path(out)):
         if path.is_dir():
             raise InputError(f"output {str(path)!r} is a folder; give another output name")
-    for source in inputs:
-        if _same_file(Path(source), out) or _same_file(Path(source), manifest_path(out)):
-            raise InputError(f"output {str(out)!r} is also an input; write to a new file "
-                             "(the input is never replaced)")
+    refuse_overlap([out, manifest_path(out), *(out.with_suffix(s) for s in SIDECARS)],
+                   inputs)
     existing = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"cannot create output folder {str(out.parent)!r}: "

@@ -70,12 +70,45 @@ def load_record(family: str, architecture: str, dtype_name: str) -> PlanRecord:
         record.counts = {flag == "true": ModelCounts(**c) for flag, c in data["counts"].items()}
         record.traces = {tuple(t["key"]): [TraceStep(**s) for s in t["steps"]]
                          for t in data["traces"]}
+        _check(record)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         log.debug("ignoring the unreadable plan cache %s: %s", record.path, e)
         record.counts, record.traces = {}, {}
     return record
+
+
+MAX_FIGURE = 2**50  # bytes or parameters of one component or stage: 1 PiB
+
+
+def _whole(value, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FIGURE:
+        raise ValueError(f"{what} is {value!r:.40}, not a whole number from 0 to {MAX_FIGURE}")
+
+
+def _check(record: PlanRecord) -> None:
+    """ValueError unless every figure read back has the type and range the planner writes
+    (a damaged or hand-edited file is then ignored and rebuilt, never believed)."""
+    for counts in record.counts.values():
+        for name in ("params", "float_bytes", "other_bytes", "largest_layer", "block_group"):
+            table = getattr(counts, name)
+            if not isinstance(table, dict):
+                raise ValueError(f"{name} is not a mapping")
+            for component, value in table.items():
+                if not isinstance(component, str):
+                    raise ValueError(f"{name} has a key that is not text")
+                _whole(value, f"{name}[{component}]")
+        if counts.itemsize not in (1, 2, 4, 8) or isinstance(counts.itemsize, bool):
+            raise ValueError(f"itemsize is {counts.itemsize!r:.40}")
+    for key, steps in record.traces.items():
+        if any(isinstance(k, (dict, list)) for k in key):
+            raise ValueError("a trace key holds a mapping or a list")
+        for step in steps:
+            if not isinstance(step.stage, str) or not isinstance(step.component, (str, type(None))) \
+                    or not isinstance(step.weight_dtype, (str, type(None))):
+                raise ValueError(f"a trace step of {key} has a wrong type")
+            _whole(step.activation_bytes, f"activation_bytes of {key}")
 
 
 def save_record(record: PlanRecord) -> None:

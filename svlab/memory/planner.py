@@ -38,6 +38,7 @@ OFFLOAD_COST = {"none": 0, "model": 3, "block": 5, "leaf": 8, "sequential": 50}
 OPTION_COST = {"free_text_encoder": 0, "vae_tiling": 1, "forward_chunking": 2,
                "layerwise_casting": 4}
 SWITCHES = ("free_text_encoder", "vae_tiling", "forward_chunking", "layerwise_casting")
+MAX_MEMORY_BYTES = 2**60  # 1 EiB: more than any device has
 _UNITS = {
     "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
@@ -49,9 +50,13 @@ def parse_bytes(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", str(text))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
-        raise ConfigError(f"cannot read memory size {text!r}; accepted: a number with a unit "
+        raise ConfigError(f"cannot read memory size {str(text)[:40]!r}; accepted: a number with a unit "
                           "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 8GiB or 7.5GB")
-    value = int(float(match.group(1)) * _UNITS[unit])
+    number = float(match.group(1)) * _UNITS[unit]
+    if not number < MAX_MEMORY_BYTES:  # a 400-digit size is inf as a float
+        raise ConfigError(f"memory size {str(text)[:40]!r}{'…' if len(str(text)) > 40 else ''} "
+                          f"is too large; accepted: less than {MAX_MEMORY_BYTES // 2**60} EiB")
+    value = int(number)
     if value <= 0:
         raise ConfigError(f"memory size {text!r} must be positive")
     return value

@@ -28,6 +28,7 @@ from svlab.run.settings import load_config
 from svlab.run.stages import Callback
 from svlab.render.storyboards import render_storyboard, storyboard_from_prompt
 from svlab.render.storyboards.renderer import SceneRenderer
+from svlab.core.text_caps import check_prompt
 
 
 def generate(
@@ -54,6 +55,7 @@ def generate(
     nothing behind. `scenes_on` makes a prompt's scenes elsewhere (`svlab.work.distributed.ray_scenes
     .RayScenes`: on Ray workers, in parallel).
     """
+    check_prompt(prompt)
     config = load_config(config, overrides)
     if image is None:
         if not prompt or not prompt.strip():

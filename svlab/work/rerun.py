@@ -15,7 +15,6 @@ ones that prompt makes; a storyboard from a file is made again with `svlab story
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -26,14 +25,16 @@ import numpy as np
 
 from svlab.core.config import setting_names
 from svlab.core.errors import ConfigError, InputError, ModelUnavailableError, require_file
-from svlab.core.manifest import environment
+from svlab.core.manifest import environment, manifest_path
 from svlab.models import resolve_model
 from svlab.media import probe, read_video
 from svlab.media.video_io import read_audio
 from svlab.media.images import read_image
-from svlab.run.settings import load_config
+from svlab.run.settings import check_host_memory, load_config
 from svlab.render.service import generate
 from svlab.render.storyboards import storyboard_from_prompt
+from svlab.core.manifest_check import read_manifest
+from svlab.core.overlap import refuse_overlap
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,24 @@ def rerun(manifest: str | Path, out: str | Path | None = None, *, check: bool = 
     recorded = _read(path)
     settings, notes = _settings(recorded)
     config = load_config(settings)
+    check_host_memory(config)  # the bounds `generate` holds a command line to
     inputs = recorded.get("inputs") or {}
     source = _image(inputs.get("image"), image, path, notes)
     prompt = inputs.get("prompt") if source is not None else _prompt(recorded)
     notes += _environment_changes(recorded.get("environment") or {})
-    recorded_video = path.with_name((recorded.get("output") or {}).get("video") or "")
-    if check and not recorded_video.is_file():
+    recorded_name = (recorded.get("output") or {}).get("video")
+    recorded_video = path.with_name(recorded_name) if recorded_name else None
+    kept = Path(out) if out is not None else (None if check else path.with_suffix(".rerun.mp4"))
+    if kept is not None:  # never over the manifest, the recorded video or the image
+        refuse_overlap([kept, manifest_path(kept)], [path, recorded_video, source])
+    if check and (recorded_video is None or not recorded_video.is_file()):
         raise InputError(f"the recorded video {recorded_video} is missing: nothing to check "
                          "against")
     with tempfile.TemporaryDirectory(prefix=".svlab-rerun.") as scratch:
-        target = Path(out) if out is not None else (
-            Path(scratch) / "rerun.mp4" if check else path.with_suffix(".rerun.mp4"))
+        target = kept if kept is not None else Path(scratch) / "rerun.mp4"
         with _cpu_threads(recorded, notes):
             result = generate(image=source, prompt=prompt, config=config, out=target)
         compared = compare_videos(target, recorded_video) if check else None
-        kept = target if out is not None or not check else None
     return RerunResult(video=kept, manifest=result.manifest, check=compared, notes=notes)
 
 
@@ -117,13 +121,8 @@ def _compare_audio(new: Path, recorded: Path) -> tuple[bool | None, float | None
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"cannot read manifest {path}: {e}") from None
-    if not isinstance(data, dict) or "engine" not in data or "inputs" not in data:
-        raise InputError(f"{path} is not an svlab video manifest (no engine and inputs)")
-    return data
+    """The manifest, read with bounded work and checked like any other input."""
+    return read_manifest(path)
 
 
 def _settings(recorded: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -143,7 +142,7 @@ def _settings(recorded: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         _check_revision(settings["model"], info.get("revision"))
     if recorded.get("recovery"):
         notes.append("the original run recovered from "
-                     + "; ".join(f"{s['error']} in {s['stage']}" for s in recorded["recovery"])
+                     + "; ".join(f"{s.get('error')} in {s.get('stage')}" for s in recorded["recovery"])
                      + ": a rerun starts from the recorded settings and may take another path")
     return settings, notes
 

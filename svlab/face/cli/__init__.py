@@ -55,6 +55,9 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a CJK prompt on an ASCII terminal: \uXXXX, not
+        if hasattr(stream, "reconfigure"):   # a UnicodeEncodeError after the work is done
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread() and \
             not getattr(args, "own_signals", False):  # a server shuts down its own way
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        from svlab.face.cli.outputs_check import check_outputs
+
+        check_outputs(args)  # no output over an input, whatever the command
         return args.func(args) or 0
     except SvlabError as e:
         message = " ".join(str(e).splitlines())  # one line, whatever a file name holds

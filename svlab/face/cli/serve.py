@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "(default 3600)")
     limits.add_argument("--max-upload-mb", type=float, default=20.0,
                         help="largest accepted image upload in MiB (default 20)")
+    limits.add_argument("--max-queue", type=int, default=1000,
+                        help="tasks waiting at most; one more is answered 429 with "
+                             "Retry-After (default 1000)")
     limits.add_argument("--keep-uploads-hours", type=float, default=24.0,
                         help="hours an uploaded image is kept after its task finished "
                              "(default 24; 0: removed at the next cleanup)")
@@ -83,13 +86,18 @@ def run(args: argparse.Namespace) -> int:
                           max_seconds=args.max_seconds, task_timeout=args.task_timeout)
     policy = AccessPolicy.for_bind(args.host, args.token or os.environ.get(TOKEN_ENV),
                                    tuple(args.allow_origin))
+    if args.max_queue < 1:
+        raise InputError(f"--max-queue must be at least 1, got {args.max_queue}")
     config = config_from_args(args)
+    if not args.allow_fallback:
+        check_model_runs(config.model)
     import contextlib
 
     import uvicorn
 
     from svlab.work.distributed import PoolSettings, ray_session, require_ray
     from svlab.work.tasks.api.app import create_app
+    from svlab.work.tasks.execution.data_lock import data_folder_lock
 
     pool = None  # the Ray workers' settings, with --ray
     if args.ray is not None:
@@ -99,12 +107,31 @@ def run(args: argparse.Namespace) -> int:
         pool = PoolSettings(workers=args.workers, max_restarts=-1)
     # Ray is joined (or started) first, from the main thread: a bad address is one line and
     # exit status 2, before the data folder is touched or the port bound.
-    with ray_session(args.ray) if pool is not None else contextlib.nullcontext():
+    with ray_session(args.ray) if pool is not None else contextlib.nullcontext(), \
+            data_folder_lock(args.data):  # one server per data folder
         app = create_app(args.data, config,
                          max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
                          limits=limits, policy=policy,
                          upload_retention=args.keep_uploads_hours * 3600,
-                         workers=args.workers or 1, ray=pool)
+                         workers=args.workers or 1, ray=pool, max_queue=args.max_queue,
+                         allow_fallback=args.allow_fallback)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                     timeout_graceful_shutdown=10)
     return 0
+
+
+def check_model_runs(model: str) -> None:
+    """InputError, before the server starts, when the explicitly named model cannot be found
+    here (no weights, not a model folder): the same rule as `svlab generate`. `auto` and
+    `fallback` always can; --allow-fallback serves the fallback engine instead."""
+    from svlab.core.errors import ConfigError, InputError, ModelUnavailableError
+    from svlab.models import resolve_model
+
+    if model in ("auto", "fallback"):
+        return
+    try:
+        resolve_model(model, download=False)
+    except (ModelUnavailableError, ConfigError) as e:
+        message = " ".join(str(e).split())
+        raise InputError(f"--model {model!r} cannot run here: {message}; give another --model, "
+                         "or --allow-fallback to serve the fallback engine instead") from None

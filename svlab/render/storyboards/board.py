@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from svlab.core.config import VideoConfig, read_config_file, setting_names
 from svlab.core.errors import ConfigError, InputError, did_you_mean, require_file
 from svlab.run.settings import load_config
+from svlab.core.text_caps import MAX_PROMPT_CHARS
 
 SUBTITLE_MODES = ("off", "on", "burn")  # on: WebVTT + SRT sidecars; burn: also drawn in
 BOARD_KEYS = ("title", "scenes", "subtitles", "music", "volume", "fade", "crossfade",
@@ -29,7 +30,7 @@ SCENE_SETTINGS = ("seed", "num_inference_steps", "num_frames", "motion_bucket_id
                   "decode_chunk_size", "interpolation")
 MAX_SCENE_SECONDS = 600.0
 MAX_SCENES = 100
-MAX_TEXT_CHARS = 2000  # a scene's caption and a prompt: drawn on cards and burned in
+MAX_TEXT_CHARS = MAX_PROMPT_CHARS  # a scene's caption and a prompt: one cap everywhere
 
 SENTENCE_ENDS = "。！？!?；;…."
 CLAUSE_ENDS = "，、,：:"
@@ -126,7 +127,7 @@ def load_storyboard(path: str | Path) -> Storyboard:
     """A storyboard from a YAML or JSON file; relative image/music paths are relative to it."""
     path = require_file(path, "storyboard file")
     try:
-        data = read_config_file(path)
+        data = read_config_file(path, "storyboard file")
     except ConfigError as e:
         message = " ".join(str(e).split())  # YAML's messages span lines; the CLI shows one
         raise InputError(message.replace("config file", "storyboard file")) from None

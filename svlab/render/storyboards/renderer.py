@@ -123,7 +123,8 @@ def render_storyboard(
             configs.append(config.replace(**scene.settings))
         except ConfigError as e:
             raise ConfigError(f"scene {i}: {e}") from None
-    out = video_output(out)
+    out = video_output(out, inputs=[*(s.image for s in board.scenes if s.image is not None),
+                                    *([board.music] if board.music is not None else [])])
     text2image = text2image if text2image is not None else TextToImage.from_env()
     tracker = StageTracker(device_of(config), release_heap=False)
     notify = callback or (lambda event: None)

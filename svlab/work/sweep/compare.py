@@ -8,7 +8,6 @@ and labelled by settings (`by`), as one grid video and one contact sheet.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +16,9 @@ from svlab.core.config import setting_names
 from svlab.core.errors import InputError, did_you_mean
 from svlab.media.grid import contact_sheet, side_by_side
 from svlab.work.sweep.results import read_results
+from svlab.core.bounded import MAX_MANIFEST_BYTES, load_structured
+from svlab.core.overlap import refuse_overlap, same_path
+from svlab.work.sweep.plan import RESULTS_FILE
 
 LABELLED = ("profile", *setting_names())
 
@@ -66,7 +68,15 @@ def compare(sweep: str | Path, out: str | Path | None = None, *,
         columns = len({repr(r["settings"].get(names[-1])) for r in chosen})
     out = Path(out) if out is not None else folder / "compare.mp4"
     sheet = Path(sheet) if sheet is not None else out.with_suffix(".png")
+    if out.suffix.lower() != ".mp4" or sheet.suffix.lower() != ".png":
+        raise InputError(f"the grid must end in .mp4 and the sheet in .png; got {str(out)!r} "
+                         f"and {str(sheet)!r}")
     videos = [r["video"] for r in chosen]
+    refuse_overlap([out, sheet], [folder / RESULTS_FILE, *(r["video"] for r in rows),
+                                  *(r["manifest"] for r in rows),
+                                  *(r["image"] for r in rows)])
+    if same_path(out, sheet):
+        raise InputError(f"the grid and the sheet are one file {str(out)!r}; give two names")
     layout = side_by_side(videos, labels, out, columns=columns, tile_width=tile_width)
     contact_sheet(videos, labels, sheet, frames=frames)
     return Comparison(out, sheet, [r["key"] for r in chosen], labels, layout)
@@ -76,19 +86,27 @@ def _finished(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The done runs of the sweep whose video is in place, with every setting from their
     manifest (so any setting can label a tile, varied or not); and the varied settings (the
     table's setting columns)."""
+    if not folder.is_dir():
+        raise InputError(f"{str(folder)!r} is not a sweep folder; accepted: the folder a sweep "
+                         "wrote (with results.csv)")
     table = read_results(folder)
     rows = []
     for _, row in table[table["status"] == "done"].iterrows():
-        video = folder / row["video"]
-        manifest = folder / row["manifest"]
+        video = _inside(folder, row["video"], "video")
+        manifest = _inside(folder, row["manifest"], "manifest")
         if not (video.is_file() and manifest.is_file()):
             continue
-        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+        recorded = load_structured(manifest, "manifest", max_bytes=MAX_MANIFEST_BYTES,
+                                   kind="json")
+        if not isinstance(recorded, dict):
+            raise InputError(f"manifest {manifest} is not an svlab video manifest")
         settings = {n: recorded.get(n) for n in setting_names()}
         if "profile" in table.columns:
             settings["profile"] = row["profile"]
-        rows.append({"key": row["key"], "input": row["input"], "video": video,
-                     "settings": settings})
+        image = row.get("image")
+        rows.append({"key": str(row["key"]), "input": str(row["input"]), "video": video,
+                     "manifest": manifest, "settings": settings,
+                     "image": image if isinstance(image, str) and image else None})
     if not rows:
         raise InputError(f"no finished run in {folder} to compare: run the sweep first")
     return rows, [c for c in table.columns if c in LABELLED]
@@ -110,6 +128,20 @@ def _telling_apart(rows: list[dict[str, Any]], names: list[str]) -> list[str]:
         added.append(best)
         differing.remove(best)
     return added
+
+
+def _inside(folder: Path, cell: Any, column: str) -> Path:
+    """A table cell naming a file of the sweep: an absolute path under the sweep's folder
+    (so that ffmpeg only ever opens a local file svlab checked, never a URL or a device)."""
+    if not isinstance(cell, str) or not cell or "\0" in cell:
+        raise InputError(f"{folder / RESULTS_FILE}: a {column} cell is {str(cell)[:80]!r}; "
+                         "accepted: a path under the sweep's folder")
+    root = folder.resolve()
+    path = (root / cell).resolve()
+    if root not in path.parents:
+        raise InputError(f"{folder / RESULTS_FILE}: {column} {cell[:80]!r} lies outside the "
+                         f"sweep's folder {folder}; accepted: paths under it")
+    return path
 
 
 def _matches(row: dict[str, Any], clause: str) -> bool:

@@ -22,6 +22,7 @@ from svlab.work.sweep.plan import SweepPlan, plan_sweep, remove_partial_files, s
 from svlab.work.sweep.ray_executor import RayExecutor
 from svlab.work.sweep.results import results_frame, write_results
 from svlab.work.sweep.spec import SweepSpec
+from svlab.work.sweep.ownership import check_table_owner
 
 TABLE_INTERVAL = 1.0  # seconds: the table on disk is rewritten at most this often mid-sweep
 
@@ -69,6 +70,7 @@ def sweep(
 def run_plan(plan: SweepPlan, executor: Executor, *, metrics: bool = True,
              progress: bool = True):
     """Make the runs of `plan` that are not done yet and return the sweep's table."""
+    check_table_owner(plan)  # before the lock file or the table is written
     with sweep_lock(plan.out):
         remove_partial_files(plan.out)
         done = plan.done()

@@ -6,6 +6,7 @@ and returned as a pandas DataFrame."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,13 @@ from svlab.render.eval.metrics import VideoMetrics
 from svlab.core.files import atomic_output
 from svlab.work.sweep.executors import RunResult
 from svlab.work.sweep.plan import RESULTS_FILE, RunTask, SweepPlan
+from svlab.core.bounded import read_text_capped
+from svlab.core.csv_cells import neutralise_frame, restore_frame
 
 METRICS = [f.name for f in dataclasses.fields(VideoMetrics)]
 COUNTS = ("reused", "frames", "nan_frames", "black_frames")
+TABLE_COLUMNS = ("key", "status", "input", "video", "manifest")  # what makes it a sweep's
+MAX_TABLE_BYTES = 64 << 20
 
 
 def result_row(task: RunTask, result: RunResult | None, out: Path) -> dict[str, Any]:
@@ -60,8 +65,13 @@ def results_frame(plan: SweepPlan, results: dict[str, RunResult]):
 def write_results(frame, path: Path) -> Path:
     """Write the table as CSV, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    try:
+        with atomic_output(path) as tmp:
+            neutralise_frame(frame).to_csv(tmp, index=False)  # no formulas in spreadsheets
+    except OSError as e:  # disk full, read-only: the old table stays; one line, not a trace
+        raise InputError(f"cannot write the sweep's table {path}: {e.strerror or e}; the "
+                         "runs' own files are kept (run the sweep again to rewrite it)") \
+            from None
     return path
 
 
@@ -75,7 +85,17 @@ def read_results(path: str | Path):
     if not path.is_file():
         raise InputError(f"no sweep results at {path}: run the sweep first "
                          "(svlab sweep SWEEP.yaml --out DIR)")
-    frame = pd.read_csv(path, keep_default_na=True)
+    text = read_text_capped(path, "sweep table", max_bytes=MAX_TABLE_BYTES)
+    try:
+        frame = pd.read_csv(io.StringIO(text), keep_default_na=True)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise InputError(f"{path} is not a sweep table: {' '.join(str(e).split())[:160]}") \
+            from None
+    missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path} is not an svlab sweep table: it has no column "
+                         f"{', '.join(missing)}")
+    frame = restore_frame(frame)
     frame.attrs["path"] = str(path)
     return frame
 

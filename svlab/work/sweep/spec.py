@@ -23,10 +23,12 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
-from svlab.core.config import read_config_file, setting_names
+from svlab.core.config import MAX_SEED, read_config_file, setting_names
 from svlab.core.errors import ConfigError, InputError, did_you_mean, require_file
 from svlab.core.files import atomic_output
 from svlab.media.images import read_image
+from svlab.core.bounded import expand_user
+from svlab.core.text_caps import check_prompt
 
 SECTIONS = ("base", "inputs", "grid", "zip", "runs", "seeds")
 VARYING = ("grid", "zip", "runs", "seeds")
@@ -80,7 +82,7 @@ def load_sweep(source: str | Path | Mapping[str, Any] | SweepSpec, *,
         data, root = dict(source), Path.cwd()
     elif isinstance(source, (str, Path)):
         path = require_file(source, "sweep file")
-        data, root = read_config_file(path), path.resolve().parent
+        data, root = read_config_file(path, "sweep file"), path.resolve().parent
     else:
         raise InputError(f"a sweep is a YAML/JSON file or a mapping, got {type(source).__name__}")
     unknown = [k for k in data if k not in SECTIONS]
@@ -154,9 +156,10 @@ def _seeds(value: Any) -> tuple[int, ...]:
     if value is None:
         return ()
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise ConfigError(f"seeds={value}: give a number of seeds >= 1 or a list of seeds")
-        return tuple(range(value))
+        if value < 1 or value > MAX_SEED:
+            raise ConfigError(f"seeds={str(value)[:40]}: give a number of seeds from 1 to "
+                              f"{MAX_SEED} or a list of seeds")
+        return range(value)  # not a tuple: counted against the run cap before any is made
     if isinstance(value, (list, tuple)) and value:
         return tuple(value)  # each checked as a config's seed when the runs are expanded
     raise ConfigError(f"seeds must be a number of seeds (>= 1) or a non-empty list of seeds, "
@@ -185,7 +188,7 @@ def _inputs(value: Any, root: Path, store: str | Path | None) -> list[SweepInput
         raise InputError("inputs: give at least one {image: PATH}, {prompt: TEXT} or "
                          "{folder: DIR} (or an image's or a folder's path)")
     if isinstance(value, (str, Path)):  # one image file, or a folder of them
-        value = [{"image" if (root / Path(value).expanduser()).is_file() else "folder": value}]
+        value = [{"image" if (root / expand_user(value, 'inputs')).is_file() else "folder": value}]
     if not isinstance(value, (list, tuple)):
         raise InputError(f"inputs must be a list of {{image: PATH}} / {{prompt: TEXT}} / "
                          f"{{folder: DIR}}, or an image's or a folder's path, got "
@@ -203,7 +206,8 @@ def _input(item: Any, where: str, root: Path, store) -> list[SweepInput]:
                          f"got {item!r}")
     prompt = item.get("prompt")
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
-        raise InputError(f"{where}: prompt must be non-empty text, got {prompt!r}")
+        raise InputError(f"{where}: prompt must be non-empty text, got {prompt!r:.80}")
+    check_prompt(prompt, f"{where}: prompt")
     if "folder" in item:
         if "image" in item:
             raise InputError(f"{where}: give an image or a folder, not both")
@@ -226,7 +230,7 @@ def _image_file(image: Any, where: str, root: Path, store) -> tuple[Path, str]:
     if not isinstance(image, (str, Path)):
         raise InputError(f"{where}: image must be a path, a PIL image or a uint8 array, "
                          f"got {type(image).__name__}")
-    path = Path(image).expanduser()
+    path = expand_user(image, where)
     path = path if path.is_absolute() else root / path
     if not path.is_file():
         raise InputError(f"{where}: image not found: {path}")
@@ -255,7 +259,7 @@ def _stored_image(image: Any, where: str, store) -> tuple[Path, str]:
 
 
 def _folder(folder: Any, where: str, root: Path) -> list[tuple[Path, str]]:
-    path = Path(str(folder)).expanduser()
+    path = expand_user(str(folder), where)
     path = path if path.is_absolute() else root / path
     if not path.is_dir():
         raise InputError(f"{where}: folder not found: {path}")

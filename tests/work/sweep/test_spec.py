@@ -112,7 +112,7 @@ def test_an_in_memory_image_is_saved_into_the_sweep_folder(photo, tmp_path):
      "zip: the lists are taken together and must have one length; seed has 2, fps has 1"),
     ({"grid": {"seed": [1]}, "seeds": 2}, ConfigError,
      "seed varies in both grid and seeds"),
-    ({"seeds": 0}, ConfigError, "seeds=0: give a number of seeds >= 1"),
+    ({"seeds": 0}, ConfigError, "seeds=0: give a number of seeds from 1"),
     ({"runs": []}, ConfigError, "runs must be a non-empty list"),
     ({"zip": {"min_guidance_scale": [2, 5], "max_guidance_scale": [3, 4]}}, ConfigError,
      "zip row 1: min_guidance_scale (5.0) must not exceed max_guidance_scale (4.0)"),

@@ -32,7 +32,7 @@ from svlab.work.tasks.execution.faults import STORAGE_FULL, is_storage_full, one
 from svlab.work.tasks.api.intake import validation_message
 from svlab.work.tasks.execution.data_folder import DataFolder, clean_at_start, prune_uploads
 from svlab.work.tasks.api.limits import ServerLimits
-from svlab.work.tasks.api.routes import TaskServer, router
+from svlab.work.tasks.api.routes import DEFAULT_MAX_QUEUE, TaskServer, router
 from svlab.work.tasks.api.security import AccessPolicy, SameSiteGuard
 from svlab.work.tasks.execution.ray_workers import RayWorkers
 from svlab.work.tasks.execution.store import TaskStore
@@ -53,7 +53,8 @@ def create_app(data, config: VideoConfig, *, preload: bool = True,
                policy: AccessPolicy = AccessPolicy(),
                upload_retention: float = UPLOAD_RETENTION_SECONDS,
                workers: int = 1, ray: PoolSettings | None = None,
-               ray_address: str | None = None) -> FastAPI:
+               ray_address: str | None = None, max_queue: int = DEFAULT_MAX_QUEUE,
+               allow_fallback: bool = False) -> FastAPI:
     """The application over the `data` folder, its tasks run by `workers` local workers (on
     the GPUs round robin, where there are any), or, with `ray`, by Ray workers of those
     settings (at `ray_address`, or the Ray session already open). Raises InputError when the
@@ -69,7 +70,7 @@ def create_app(data, config: VideoConfig, *, preload: bool = True,
         admission=Admission.for_server(folder, config, limits),
         workers=make_workers(store, folder, config, limits.task_timeout, preload=preload,
                              workers=workers, ray=ray, ray_address=ray_address),
-        max_upload_bytes=max_upload_bytes)
+        max_upload_bytes=max_upload_bytes, max_queue=max_queue, allow_fallback=allow_fallback)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

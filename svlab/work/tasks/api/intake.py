@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +33,11 @@ MAX_STRING_CHARS = 2000
 MAX_INTEGER = 2**63 - 1
 MAX_IMAGE_PIXELS = 50_000_000
 MAX_IMAGE_ASPECT = 16.0
+DECODES_IN_FLIGHT = 2  # uploads decoded at once: 40 small PNGs declaring 7000x7000 must not
+DECODES = threading.BoundedSemaphore(DECODES_IN_FLIGHT)  # be 40 full decodes in memory
 IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif",
                  "TIFF": ".tiff"}
-FORM_FIELDS = ("image", "prompt", "profile", "settings", "storyboard")
+FORM_FIELDS = ("image", "prompt", "profile", "settings", "storyboard", "allow_fallback")
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,8 @@ def image_suffix(data: bytes) -> str:
             if fmt not in IMAGE_FORMATS:
                 raise Refused(415, f"image format {fmt} is not accepted; accepted: "
                                    + ", ".join(IMAGE_FORMATS))
-            im.load()
+            with DECODES:  # admitted by its header; at most DECODES_IN_FLIGHT decoded at once
+                im.load()
     except HTTPException:
         raise
     except Image.DecompressionBombError:  # Pillow's own, larger bound, checked on open

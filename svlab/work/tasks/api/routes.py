@@ -37,6 +37,10 @@ from svlab.work.tasks.execution.workers import TaskWorkers
 RANGE_PART = re.compile(r"\s*(?:([0-9]{1,20})\s*-\s*([0-9]{0,20})|-\s*([0-9]{1,20}))\s*")
 
 
+DEFAULT_MAX_QUEUE = 1000  # tasks waiting at most (svlab serve --max-queue)
+RETRY_AFTER_SECONDS = 30  # what a 429 tells a client to wait
+
+
 @dataclass
 class TaskServer:
     """What the routes work with; one per application (`app.state.server`)."""
@@ -47,6 +51,8 @@ class TaskServer:
     admission: Admission
     workers: list[TaskWorkers]
     max_upload_bytes: int
+    max_queue: int = DEFAULT_MAX_QUEUE  # queued tasks at most; then 429 + Retry-After
+    allow_fallback: bool = False  # an explicit model that cannot run: fallback, not failure
 
     def view(self, task: dict[str, Any], *, manifest: bool = True) -> dict[str, Any]:
         """A task as the API shows it (paths in its manifest relative to the data folder)."""
@@ -106,9 +112,16 @@ def _request_body_docs() -> dict[str, Any]:
 
 @router.post("/tasks/", status_code=202, response_model=TaskView, summary="Queue a task",
              openapi_extra=_request_body_docs(),
-             responses={code: {"model": ErrorDetail} for code in (400, 413, 415, 507)})
+             responses={code: {"model": ErrorDetail} for code in (400, 413, 415, 429, 507)})
 async def create_task(request: Request, response: Response, server: ServerDep):
+    queued = (await run_in_threadpool(server.store.counts))["queued"]
+    if queued >= server.max_queue:  # before the body is read: a full queue costs nothing
+        raise HTTPException(429, f"the queue is full ({queued} tasks waiting; accepted: at "
+                                 f"most {server.max_queue}); try again later",
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     submission = await read_submission(request, server.max_upload_bytes)
+    if server.allow_fallback:  # the server's --allow-fallback holds for every task
+        submission.fields["allow_fallback"] = True
     task = await run_in_threadpool(server.admission.admit, submission, server.store)
     server.wake_workers()
     response.headers["Location"] = f"/api/tasks/{task['id']}"

@@ -8,8 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from svlab.work.tasks.execution.store import STATUSES
-
-MAX_PROMPT_CHARS = 2000
+from svlab.core.text_caps import MAX_PROMPT_CHARS  # one cap everywhere
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -27,6 +26,9 @@ class TaskRequest(BaseModel):
                           "the data folder's inputs/)")
     profile: str | None = Field(None, description="standard, low-vram or cpu-tiny")
     settings: dict[str, Any] = Field(default_factory=dict, examples=[{"num_frames": 14}])
+    allow_fallback: bool = Field(False, description="answer with the fallback engine when the "
+                                 "named model cannot run (default: the task fails, as the "
+                                 "command line does; model=auto always may fall back)")
 
 
 class TaskUpload(BaseModel):
@@ -38,6 +40,7 @@ class TaskUpload(BaseModel):
     prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
     profile: str | None = None
     settings: str | None = Field(None, description="JSON object of settings")
+    allow_fallback: bool = False
 
 
 class TaskView(BaseModel):

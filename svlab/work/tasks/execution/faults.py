@@ -21,7 +21,11 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 STORAGE_WORDS = ("No space left on device", "Disk quota exceeded", "File too large",
                  "database or disk is full")
 STORAGE_FULL = "the disk holding the server's data folder is full"
-ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"(=\[])/(?:[^\s/'\":,|]+/)+([^\s/'\":,|]*)")
+# An absolute path (two parts at least); the API's own routes (/api/..., /docs) are not paths.
+ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"(=\[])/(?!api/|docs\b|openapi\.json)"
+                           r"(?:[^\s/'\":,|]+/)+([^\s/'\":,|]*)")
+# Manifest fields that hold the user's own text: shown as written (a prompt may say "/x/y").
+TEXT_KEYS = frozenset({"prompt", "negative_prompt", "text", "title"})
 
 
 def is_storage_full(exc: BaseException) -> bool:
@@ -42,16 +46,18 @@ def redact(text: str, data: Path) -> str:
     return ABSOLUTE_PATH.sub(lambda m: m.group(1) or "/", text)
 
 
-def redact_tree(value: Any, data: Path) -> Any:
+def redact_tree(value: Any, data: Path, key: str | None = None) -> Any:
     """A JSON value with every path under `data` in its strings made relative to it (a
-    manifest records absolute paths; a client is shown them relative to the data folder)."""
+    manifest records absolute paths; a client is shown them relative to the data folder), and
+    any other absolute path (a model's folder, the Hugging Face cache in a fallback reason)
+    cut to its last part; the user's own text (`TEXT_KEYS`) only loses the data folder."""
     root = str(data).rstrip("/") + "/"
     if isinstance(value, str):
-        return value.replace(root, "")
+        return value.replace(root, "") if key in TEXT_KEYS else redact(value, data)
     if isinstance(value, list):
-        return [redact_tree(v, data) for v in value]
+        return [redact_tree(v, data, key) for v in value]
     if isinstance(value, dict):
-        return {k: redact_tree(v, data) for k, v in value.items()}
+        return {k: redact_tree(v, data, k) for k, v in value.items()}
     return value
 
 

@@ -176,18 +176,20 @@ def failure_message(error: Exception, task_id: str, root: Path) -> str:
 
 def run_task(request: dict[str, Any], data: DataFolder, out: Path, base: VideoConfig,
              callback) -> dict[str, Any]:
-    """Run one stored request; returns the manifest of the video written at `out`. Every
-    request gets a video: a model that cannot run is answered by the fallback engine."""
+    """Run one stored request; returns the manifest of the video written at `out`. A named
+    model that cannot run fails the task unless the task (or the server) allows the fallback
+    engine; model=auto always may fall back."""
+    allow_fallback = bool(request.get("allow_fallback", False))
     config = task_config(request, base)
     board = task_storyboard(request, data)
     if board is not None:
         return render_storyboard(board, config, out, callback=callback,
-                                 allow_fallback=True).manifest
+                                 allow_fallback=allow_fallback).manifest
     image = data.root / request["image"]
     if not image.is_file():
         raise InputError(f"the uploaded image {request['image']} is gone from the data folder")
     return generate(image=image, prompt=request.get("prompt"), config=config, out=out,
-                    callback=callback, allow_fallback=True).manifest
+                    callback=callback, allow_fallback=allow_fallback).manifest
 
 
 def _die_with_parent() -> None:
