@@ -47,7 +47,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare checkout too
 
-from svlab.core.config import load_config  # noqa: E402
+from svlab.run.settings import load_config  # noqa: E402
 from svlab.memory import StageTracker  # noqa: E402
 from svlab.models import (  # noqa: E402
     VideoModelLoader, build_pipeline, get_spec, write_tiny_model, xformers_available,

@@ -97,7 +97,7 @@ def stage_chart(manifest: dict[str, Any]):
 # memory (02_vram_profile) --------------------------------------------------------------------
 
 def memory_profile_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows of `svlab.memory.measure.measured_vs_predicted`, one per stage."""
+    """The rows of `svlab.render.eval.memory_study.measured_vs_predicted`, one per stage."""
     return markdown_table(rows, [
         ("size", lambda r: f"{r['height']}x{r['width']}"), ("frames", "num_frames"),
         ("decode chunk", "decode_chunk_size"), ("stage", "stage"),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from svlab import figures
+from svlab.face import figures
 
 
 def test_markdown_table_keys_titles_functions_and_number_formats():

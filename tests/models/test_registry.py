@@ -7,7 +7,7 @@ from svlab.models import build_modules, build_pipeline, family_of, get_spec, lis
 
 def test_registry_ids_and_defaults():
     specs = {s.id: s for s in list_specs() if s.family == "svd"}
-    assert list(specs) == ["svd", "svd-xt", "svd-xt-1-1", "tiny"]
+    assert list(specs) == ["svd", "svd-xt", "svd-xt-1-1", "tiny", "mini"]
     assert specs["svd"].num_frames == 14 and specs["svd"].components["unet"]["num_frames"] == 14
     assert specs["svd-xt"].num_frames == 25 and specs["svd-xt-1-1"].num_frames == 25
     assert specs["svd-xt"].hub_id == "stabilityai/stable-video-diffusion-img2vid-xt"

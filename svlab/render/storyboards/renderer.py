@@ -1,7 +1,7 @@
 """Rendering a storyboard into one finished video:
 
     scene text ──► keyframe: the scene's image | text-to-image model | placeholder card
-               ──► clip (`svlab.run.generate_clip`: the model, or the fallback engine)
+               ──► clip (`svlab.run.clip.generate_clip`: the model, or the fallback engine)
                ──► interpolated to the output fps ──► fitted to the scene's duration
     clips ──► concatenated (optional crossfade) ──► captions burned in ──► music ──► video
           ──► X.vtt / X.srt sidecars and the X.json manifest beside the video, together
