@@ -350,7 +350,7 @@ def unet_loss(unet, vae, clip, data: Clips, cfg: Config, scale: float) -> torch.
 # -- export ------------------------------------------------------------------------------------
 
 
-def export(cfg: Config, folder: Path) -> Path:
+def export(cfg: Config, folder: Path, weights: str = "ema") -> Path:
     """The diffusers folder `StableVideoDiffusionPipeline.from_pretrained` opens: the VAE (its
     decoder from the decoder stage when there was one), the UNet's EMA weights, the image
     encoder, SVD's scheduler and feature extractor."""
@@ -370,7 +370,7 @@ def export(cfg: Config, folder: Path) -> Path:
     vae_out.load_state_dict(torch.load(decoder, weights_only=False)["model"] if decoder.exists()
                             else vae.state_dict())
     unet = UNetSpatioTemporalConditionModel(**unet_config(cfg))
-    unet.load_state_dict(state["ema"])
+    unet.load_state_dict(state["ema"] if weights == "ema" else state["model"])
     pipe = StableVideoDiffusionPipeline(
         vae=vae_out, image_encoder=clip, unet=unet,
         scheduler=EulerDiscreteScheduler.from_config(SVD_SCHEDULER),
@@ -379,7 +379,7 @@ def export(cfg: Config, folder: Path) -> Path:
     # to the dtype the run asks for (float32 on a CPU).
     pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True)
     (folder / "training.json").write_text(json.dumps(
-        dict(config=asdict(cfg), unet_steps=state["step"],
+        dict(config=asdict(cfg), unet_steps=state["step"], unet_weights=weights,
              vae_steps=torch.load(OUT / "vae.pt", weights_only=False)["step"]), indent=1))
     return folder
 
@@ -390,6 +390,8 @@ def main() -> None:
                         required=True)
     parser.add_argument("--minutes", type=float, default=30.0, help="this sitting's budget")
     parser.add_argument("--out", type=Path, default=None, help="export: the folder to write")
+    parser.add_argument("--weights", choices=("ema", "raw"), default="ema",
+                        help="export: the UNet's moving average (default) or its last weights")
     parser.add_argument("--threads", type=int, default=Config.threads,
                         help="torch threads (1 for a stage run beside another)")
     args = parser.parse_args()
@@ -403,7 +405,7 @@ def main() -> None:
     elif args.stage == "unet":
         train_unet(cfg, args.minutes)
     else:
-        print(export(cfg, args.out or OUT / "mini"))
+        print(export(cfg, args.out or OUT / "mini", args.weights))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from svlab.media.images import load_image
 from svlab.run.clip import generate_clip
 from svlab.run.settings import load_config
 
-FIDELITY_DB = 20.0  # first frame against the input; the random tiny model gives about 10
+# First frame against the input: mini measures about 21 dB on held-out pictures, the random
+# tiny model about 10 (benchmarks/mini_model.py); a lost conditioning path falls far below.
+FIDELITY_DB = 16.0
 
 
 def picture(name: str = "chelsea") -> np.ndarray:
@@ -94,7 +96,7 @@ def test_motion_follows_motion_bucket_id(mini):
         moves[bucket] = np.mean([motion(clip(mini, picture(name), seed=seed,
                                              motion_bucket_id=bucket))[0]
                                  for name in ("chelsea", "astronaut") for seed in (0, 1)])
-    assert moves[255] >= 2 * moves[1], moves
+    assert moves[255] >= 1.5 * moves[1], moves
 
 
 def test_a_broken_conditioning_path_is_caught(mini, monkeypatch):
