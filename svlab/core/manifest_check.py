@@ -1,7 +1,7 @@
 """A manifest read back as input (`svlab rerun`, `svlab compare`): it is a file a user hands
 svlab like any other, so it is read with bounded work (`svlab.bounded`: size, depth) and every
 part svlab uses is checked for its type and bounds before anything acts on it. The settings
-themselves are checked later by the same `resolve_config` that `generate` uses.
+themselves are checked later by the same `load_config` that `generate` uses.
 
     data = read_manifest(path)      # InputError, one line, naming what is wrong
 """

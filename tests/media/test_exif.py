@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 import svlab
-from svlab.processor.images import read_image
+from svlab.media.images import read_image
 
 
 def _sideways(path, orientation=6):

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from svlab.cli import main
-from svlab.errors import ConfigError
+from svlab.face.cli import main
+from svlab.core.errors import ConfigError
 from svlab.memory.counts import ModelCounts
 from svlab.memory.plan_cache import load_record, save_record
 from svlab.memory.planner import parse_bytes
-from svlab.records import TraceStep
+from svlab.core.records import TraceStep
 
 
 @pytest.mark.parametrize("text", ["9" * 400 + "GiB", "1e400GB", "9" * 30 + "TiB", "1" * 5000 + "B"])
@@ -28,7 +28,7 @@ def test_a_huge_vram_flag_and_env_are_one_line(capsys, monkeypatch, tmp_path):
     assert main(["plan", "--model", "tiny", "--vram", "9" * 400 + "GiB"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and len(err) < 400, err
-    from svlab.sweep.dryrun import device_budget  # where SVLAB_VRAM is read
+    from svlab.work.sweep.dryrun import device_budget  # where SVLAB_VRAM is read
     monkeypatch.setenv("SVLAB_VRAM", "9" * 400 + "GiB")
     with pytest.raises(ConfigError):
         device_budget("cuda")

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from svlab import generate
-from svlab.core.config import load_config
+from svlab.run.settings import load_config
 from svlab.core.errors import ConfigError
 from svlab.models import family_of, get_spec, resolve_model
 from svlab.media import probe

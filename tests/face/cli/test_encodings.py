@@ -10,7 +10,7 @@ import sys
 
 from PIL import Image
 
-SVLAB = [sys.executable, "-c", "import sys; from svlab.cli import main; sys.exit(main())"]
+SVLAB = [sys.executable, "-c", "import sys; from svlab.face.cli import main; sys.exit(main())"]
 TINY = [b"--model", b"fallback", b"--profile", b"cpu-tiny", b"--frames", b"2"]
 
 
@@ -43,7 +43,7 @@ def test_a_cjk_prompt_on_an_ascii_terminal(tmp_path):
 
 
 def test_manifest_text_holds_any_python_string():
-    from svlab.manifest import manifest_text
+    from svlab.core.manifest import manifest_text
 
     text = manifest_text({"name": os.fsdecode(b"a\xff"), "lone": "\ud800", "k\udcfe": 1})
     data = json.loads(text.encode("utf-8"))

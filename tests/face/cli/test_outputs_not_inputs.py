@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from svlab.cli import main
-from svlab.overlap import refuse_overlap, same_path
-from svlab.errors import InputError
+from svlab.face.cli import main
+from svlab.core.overlap import refuse_overlap, same_path
+from svlab.core.errors import InputError
 
 TINY = ["--model", "fallback", "--profile", "cpu-tiny", "--frames", "2"]
 

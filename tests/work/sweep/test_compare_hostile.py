@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import svlab
-from svlab.cli import main
-from svlab.csv_cells import neutralise_cell, restore_cell
-from svlab.processor import ffmpeg as ffmpeg_module
+from svlab.face.cli import main
+from svlab.core.csv_cells import neutralise_cell, restore_cell
+from svlab.media import ffmpeg as ffmpeg_module
 
 FALLBACK = {"profile": "cpu-tiny", "model": "fallback", "num_frames": 4}
 

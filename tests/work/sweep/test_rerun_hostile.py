@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import svlab
-import svlab.sweep.rerun as rerun_module
-from svlab.cli import main
-from svlab.config import MAX_FRAMES, MAX_SIDE
-from svlab.records import GenerationResult
+import svlab.work.rerun as rerun_module
+from svlab.face.cli import main
+from svlab.core.config import MAX_FRAMES, MAX_SIDE
+from svlab.core.records import GenerationResult
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import svlab
-from svlab.bounded import MAX_FILE_BYTES
-from svlab.cli import main
-from svlab.text_caps import MAX_PROMPT_CHARS
+from svlab.core.bounded import MAX_FILE_BYTES
+from svlab.face.cli import main
+from svlab.core.text_caps import MAX_PROMPT_CHARS
 
 FALLBACK = {"profile": "cpu-tiny", "model": "fallback", "num_frames": 2}
 
@@ -98,7 +98,7 @@ def test_the_prompt_cap_is_the_same_everywhere_and_checked_by_dry_run(tmp_path, 
     board.write_text(yaml.safe_dump({"scenes": [{"text": long}]}))
     _refused(main(["story", str(board), "--out", str(tmp_path / "b.mp4")]), capsys,
              str(MAX_PROMPT_CHARS))
-    from svlab.tasks.schemas import MAX_PROMPT_CHARS as api_cap
+    from svlab.work.tasks.api.schemas import MAX_PROMPT_CHARS as api_cap
     assert api_cap == MAX_PROMPT_CHARS
 
 
@@ -122,7 +122,7 @@ def test_a_foreign_results_csv_is_never_replaced(tmp_path, capsys, photo):
 
 
 def test_disk_full_while_writing_the_table_is_one_line(tmp_path, capsys, photo, monkeypatch):
-    import svlab.sweep.results as results
+    import svlab.work.sweep.results as results
 
     def full(self, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")

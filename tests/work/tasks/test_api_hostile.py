@@ -12,11 +12,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from servers import SERVE, free_port
 
-from svlab.config import load_config
+from svlab.run.settings import load_config
 from svlab.tasks import intake
-from svlab.tasks.api import create_app
-from svlab.tasks.faults import redact_tree
-from svlab.tasks.limits import ServerLimits
+from svlab.work.tasks.api.app import create_app
+from svlab.work.tasks.execution.faults import redact_tree
+from svlab.work.tasks.api.limits import ServerLimits
 
 BASE = "http://127.0.0.1"
 FAST = dict(model="fallback", width=64, height=64, num_frames=6, fps=6)

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from servers import SERVE, SERVE_SETTINGS, Server, free_port
 
-from svlab.errors import InputError
-from svlab.tasks.data_lock import data_folder_lock
+from svlab.core.errors import InputError
+from svlab.work.tasks.execution.data_lock import data_folder_lock
 
 
 def test_the_lock_is_exclusive_and_released(tmp_path):
