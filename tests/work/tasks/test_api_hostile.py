@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from servers import SERVE, free_port
 
 from svlab.run.settings import load_config
-from svlab.tasks import intake
+from svlab.work.tasks.api import intake
 from svlab.work.tasks.api.app import create_app
 from svlab.work.tasks.execution.faults import redact_tree
 from svlab.work.tasks.api.limits import ServerLimits
