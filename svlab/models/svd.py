@@ -194,6 +194,7 @@ def _trace_denoising(modules, dtype, s, live) -> list[TraceStep]:
     batch = 2 if s.max_guidance_scale > 1 else 1
     scale = _vae_scale(modules["vae"])
     h, w, frames = s.height // scale, s.width // scale, s.num_frames
+    channels = modules["vae"].config.latent_channels  # SVD's 4; mini's 8
     _set_forward_chunking(unet, s.forward_chunking)
     try:
         # live across the loop: embeddings, the noised image and its noise, image latents,
@@ -201,9 +202,10 @@ def _trace_denoising(modules, dtype, s, live) -> list[TraceStep]:
         embeds = torch.empty(batch, 1, unet.config.cross_attention_dim, dtype=dtype)
         image = torch.empty(1, 3, s.height, s.width)
         noise = torch.empty_like(image)
-        image_latents = torch.empty(batch, 1, 4, h, w, dtype=dtype).repeat(1, frames, 1, 1, 1)
+        image_latents = torch.empty(batch, 1, channels, h, w, dtype=dtype).repeat(
+            1, frames, 1, 1, 1)
         time_ids = torch.empty(batch, 3, dtype=dtype)
-        latents = torch.empty(1, frames, 4, h, w, dtype=dtype)
+        latents = torch.empty(1, frames, channels, h, w, dtype=dtype)
         guidance = torch.empty(1, frames, 1, 1, 1, dtype=dtype)
         live.reset()
 
@@ -243,7 +245,7 @@ def _trace_decoding(modules, dtype, s, live) -> list[TraceStep]:
     vae = modules["vae"]
     scale = _vae_scale(vae)
     h, w, frames, chunk = s.height // scale, s.width // scale, s.num_frames, s.decode_chunk_size
-    latents = torch.empty(1, frames, 4, h, w, dtype=dtype)
+    latents = torch.empty(1, frames, vae.config.latent_channels, h, w, dtype=dtype)
     live.reset()
     flat = latents.flatten(0, 1)
     flat = 1 / vae.config.scaling_factor * flat
