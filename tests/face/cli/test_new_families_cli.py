@@ -65,8 +65,13 @@ def test_a_one_run_sweep_of_each_new_family(capsys, photo_file, tmp_path):
         assert (manifest["output"]["audio"] is not None) == sound
 
 
-@pytest.mark.parametrize("model", ["ltx-2", "hunyuanvideo-1.5-i2v-480p",
-                                   "hunyuanvideo-1.5-i2v-720p"])
+def test_hunyuanvideo_720p_does_not_fit_24_gib_and_says_its_smallest_peak(capsys):
+    assert main(["plan", "--model", "hunyuanvideo-1.5-i2v-720p", "--vram", "24GiB",
+                 "--json"]) == 2
+    assert "nothing fits in 24.00 GiB" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["ltx-2", "hunyuanvideo-1.5-i2v-480p"])
 def test_plan_for_24_gib(model, capsys):
     assert main(["plan", "--model", model, "--vram", "24GiB", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
