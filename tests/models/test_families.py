@@ -44,7 +44,8 @@ def test_full_size_parameter_counts_match_the_published_ones(model):
     spec = get_spec(model)
     for component, billions in spec.published_params.items():
         count = counts[component]
-        if component == "transformer" and spec.family == "wan" and "image_encoder" in spec.components:
+        wan_i2v = spec.family == "wan" and "image_encoder" in spec.components
+        if component == "transformer" and wan_i2v:
             # Wan2.1 I2V's "14B" is the text-to-video backbone; the image branch (an image
             # embedder and image key/value projections in each of its 40 blocks) comes on top
             image = get_spec("wan2.2-i2v-a14b")  # the same backbone without the branch
