@@ -188,11 +188,11 @@ def test_changing_only_the_profile_changes_the_run(tmp_path):
         proc = subprocess.run([*SVLAB, "report", nb, "--out", "reports", *extra],
                               capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    tiny = json.loads((tmp_path / "reports/01_generate/01_generate.json").read_text())
+    mini = json.loads((tmp_path / "reports/01_generate/01_generate.json").read_text())
     low = json.loads((tmp_path / "reports/01_generate--profile=low-vram/01_generate.json")
                      .read_text())
-    assert (tiny["model"], tiny["width"], tiny["num_frames"], tiny["num_inference_steps"],
-            tiny["engine"]) == ("tiny", 64, 8, 4, "model")
+    assert (mini["model"], mini["width"], mini["num_frames"], mini["num_inference_steps"],
+            mini["engine"]) == ("mini", 64, 8, 10, "model")
     assert (low["model"], low["width"], low["height"], low["num_frames"],
             low["num_inference_steps"], low["decode_chunk_size"], low["offload"]) == \
         ("auto", 512, 512, 15, 15, 2, "model")

@@ -34,7 +34,10 @@ class LiveBytes:
         from torch.utils._pytree import tree_leaves
 
         live: dict[int, tuple[Any, int]] = {}
-        ignored = {t.untyped_storage()._cdata for t in ignore}
+        self._weights = list(ignore)
+        ignored = {t.untyped_storage()._cdata: StorageWeakRef(t.untyped_storage())
+                   for t in ignore}
+        self._ignored = ignored
         self._live = live
         self.current = 0
         self.peak = 0
@@ -47,6 +50,11 @@ class LiveBytes:
                     if isinstance(t, torch.Tensor):
                         storage = t.untyped_storage()
                         key = storage._cdata
+                        if key in live and live[key][0].expired():
+                            # a dead storage's address, reused: forget the dead one first
+                            tracker.current -= live.pop(key)[1]
+                        if key in ignored and ignored[key].expired():
+                            del ignored[key]  # a weight replaced (a cast): its address reused
                         if key not in live and key not in ignored:
                             live[key] = (StorageWeakRef(storage), storage.nbytes())
                             tracker.current += storage.nbytes()
@@ -62,7 +70,18 @@ class LiveBytes:
         self.mode = Mode()
 
     def sweep(self) -> None:
-        """Forget the storages that died since the last sweep."""
+        """Forget the storages that died since the last sweep, and those that became weights
+        (layerwise casting casts a layer's weights up before it runs and back after: the cast
+        back is the stored weight again, which the planner counts apart)."""
+        from torch.multiprocessing.reductions import StorageWeakRef
+
+        for weight in self._weights:
+            storage = weight.untyped_storage()
+            key = storage._cdata
+            if key not in self._ignored or self._ignored[key].expired():
+                self._ignored[key] = StorageWeakRef(storage)
+                if key in self._live:
+                    self.current -= self._live.pop(key)[1]
         dead = [k for k, (ref, _) in self._live.items() if ref.expired()]
         for k in dead:
             self.current -= self._live.pop(k)[1]

@@ -135,3 +135,27 @@ def test_a_steady_call_is_replayed_with_its_peak_and_its_output():
             del out
     assert len(runs) == 1
     assert peaks[0] == peaks[1] == peaks[2] >= 4000 + 4000 + 4000
+
+
+def test_weights_cast_by_layerwise_casting_are_not_activations():
+    """diffusers' layerwise casting swaps each layer's weights for a copy before it runs and
+    back after: the copies are weights (counted by the planner apart), not activations."""
+    from diffusers.hooks import apply_layerwise_casting
+
+    def peak(cast: bool) -> int:
+        with torch.device("meta"):
+            model = torch.nn.Sequential(*[torch.nn.Linear(256, 256) for _ in range(4)])
+        if cast:
+            apply_layerwise_casting(model, storage_dtype=torch.float8_e4m3fn,
+                                    compute_dtype=torch.float32)
+        weights = [*model.parameters()]
+        with tracing([model]) as live:
+            model(torch.empty(8, 256))
+            model(torch.empty(8, 256))
+            live.sweep()
+        assert all(w.untyped_storage()._cdata in live._ignored for w in weights)
+        return live.peak
+
+    layer = 256 * 256 * 4  # one layer's weight in float32
+    # beside the activations, one layer's float32 copy while it runs, never the four casts back
+    assert peak(False) < layer < peak(True) < peak(False) + layer + 256 * 4
