@@ -23,6 +23,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from svlab.media.images import fit_image
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 # 255 is reached at 3 px per frame in a 64-pixel frame (a pan across a third of the frame over
@@ -203,8 +206,5 @@ def eval_images(size: int = 64) -> list[tuple[str, np.ndarray]]:
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
         image = image[..., :3]
-        h, w = image.shape[:2]
-        side = min(h, w)
-        crop = image[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
-        out.append((name, cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)))
+        out.append((name, np.asarray(fit_image(Image.fromarray(image), size, size))))
     return out

@@ -22,6 +22,7 @@ from svlab.core.config import VideoConfig
 from svlab.run.settings import load_config
 from svlab.core.errors import InputError
 from svlab.face.figures import TINY_FRAME, frame_strip, stage_chart
+from svlab.media.images import fit_image
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,7 @@ def demo_image(width: int = 256, height: int = 256) -> Image.Image:
     `mini` model never saw in training), cropped to the aspect and resized."""
     from skimage.data import chelsea
 
-    picture = Image.fromarray(chelsea())
-    scale = max(width / picture.width, height / picture.height)
-    resized = picture.resize((max(width, round(picture.width * scale)),
-                              max(height, round(picture.height * scale))), Image.LANCZOS)
-    left, top = (resized.width - width) // 2, (resized.height - height) // 2
-    image = resized.crop((left, top, left + width, top + height))
+    image = fit_image(Image.fromarray(chelsea()), width, height)
     image.info["filename"] = "svlab demo image"
     return image
 
