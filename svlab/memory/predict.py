@@ -198,7 +198,8 @@ def trace_steps(meta: MetaModel, s: PlanSettings) -> list[TraceStep]:
             repeated = [meta.modules[c].get_submodule(path) for c, path in
                         (name.split(".", 1) for name in meta.family.repeated)
                         if c in meta.modules]
-            with quiet_libraries(), tracing(meta.modules.values(), s.device) as live, \
+            with quiet_libraries(), tracing(meta.modules.values(), s.device,
+                                             recast=meta.layerwise_casting) as live, \
                     replaying(repeated, live):
                 meta.traces[key] = meta.family.trace(stage, meta.modules, meta.dtype, s, live)
             traced = True

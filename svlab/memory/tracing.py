@@ -23,18 +23,20 @@ from typing import Any, Iterator
 class LiveBytes:
     """Bytes of tensor storage alive, and their maximum since `reset`, as operators run."""
 
-    def __init__(self, ignore=(), scratch=None):
+    def __init__(self, ignore=(), scratch=None, recast=False):
         """`ignore`: tensors whose storages are never counted (the weights, which the planner
         adds per offload mode, and which a view such as a transposed weight would otherwise
         bring in as if new). `scratch(func, args)`: bytes an operator allocates and frees
-        inside its kernel, alive beside its inputs and outputs while it runs."""
+        inside its kernel, alive beside its inputs and outputs while it runs. `recast`: the
+        weights may be swapped for casts of themselves (layerwise casting), so each sweep looks
+        for them again (slow for a large model: asked only when casting is on)."""
         import torch
         from torch.multiprocessing.reductions import StorageWeakRef
         from torch.utils._python_dispatch import TorchDispatchMode
         from torch.utils._pytree import tree_leaves
 
         live: dict[int, tuple[Any, int]] = {}
-        self._weights = list(ignore)
+        self._weights = list(ignore) if recast else []
         ignored = {t.untyped_storage()._cdata: StorageWeakRef(t.untyped_storage())
                    for t in ignore}
         self._ignored = ignored
@@ -93,7 +95,7 @@ class LiveBytes:
 
 
 @contextlib.contextmanager
-def tracing(modules=(), device: str = "cuda") -> Iterator[LiveBytes]:
+def tracing(modules=(), device: str = "cuda", recast: bool = False) -> Iterator[LiveBytes]:
     """Run the block on the meta device (tensors made in it land there too), without
     gradients, with attention as a flash kernel, and every new storage counted but those of
     `modules`' parameters and buffers; for a CPU run (`device="cpu"`), the convolutions'
@@ -101,7 +103,8 @@ def tracing(modules=(), device: str = "cuda") -> Iterator[LiveBytes]:
     import torch
 
     weights = [t for m in modules for t in (*m.parameters(), *m.buffers())]
-    live = LiveBytes(ignore=weights, scratch=cpu_kernel_scratch if device == "cpu" else None)
+    live = LiveBytes(ignore=weights, scratch=cpu_kernel_scratch if device == "cpu" else None,
+                     recast=recast)
     with torch.device("meta"), torch.no_grad(), _flash_attention(), live.mode:
         yield live
 

@@ -149,7 +149,7 @@ def test_weights_cast_by_layerwise_casting_are_not_activations():
             apply_layerwise_casting(model, storage_dtype=torch.float8_e4m3fn,
                                     compute_dtype=torch.float32)
         weights = [*model.parameters()]
-        with tracing([model]) as live:
+        with tracing([model], recast=cast) as live:
             model(torch.empty(8, 256))
             model(torch.empty(8, 256))
             live.sweep()
