@@ -102,6 +102,20 @@ def record(video: str | Path, manifest: Mapping[str, Any]) -> None:
         log.warning("run not recorded in the run index: %s", e)
 
 
+def move(old: str | Path, new: str | Path) -> None:
+    """The row of a video renamed after it was published (a task's staging folder renamed
+    into place): the old row goes, the new one is read from the manifest beside `new` (a Ray
+    worker's result has no row yet). Never raises."""
+    try:
+        manifest = json.loads(manifest_path(new).read_text(encoding="utf-8"))
+        with _connection(repair=True) as db:
+            if db is not None:
+                db.execute("DELETE FROM runs WHERE video = ?", (os.path.abspath(old),))
+        _store(row_of(new, manifest))
+    except Exception as e:  # noqa: BLE001
+        log.warning("moved run not recorded in the run index: %s", e)
+
+
 def record_metrics(video: str | Path, metrics: Mapping[str, Any]) -> None:
     """Attach metrics to the row of `video` (computed after it was published). Never raises."""
     try:
