@@ -72,3 +72,14 @@ def test_a_corrupt_index_is_refused_then_rebuilt(index, capsys, tmp_path):
     assert "svlab runs --rebuild DIR" in err and list(tmp_path.glob("runs.sqlite.corrupt-*"))
     [run] = runs_json(capsys, "--rebuild", str(videos))
     assert (run["video"], run["seed"]) == (str(videos / "a.mp4"), 5)
+
+
+def test_a_sweeps_runs_are_listed_with_their_metrics(index, capsys, photo_file, tmp_path):
+    svlab.sweep({"base": {"profile": "cpu-tiny", "model": "fallback", "num_frames": 3},
+                 "inputs": [{"image": str(photo_file)}], "grid": {"seed": [1, 2]}},
+                tmp_path / "s", progress=False)
+    found = runs_json(capsys, "--where", "model=fallback")
+    assert sorted(r["seed"] for r in found) == [1, 2]
+    assert all(Path(r["video"]).parent == tmp_path / "s" / "runs" for r in found)
+    assert all(r["metrics"] and r["metrics"]["frames"] == 3 and "motion_px" in r["metrics"]
+               for r in found)
