@@ -106,6 +106,8 @@ def move(old: str | Path, new: str | Path) -> None:
     """The row of a video renamed after it was published (a task's staging folder renamed
     into place): the old row goes, the new one is read from the manifest beside `new` (a Ray
     worker's result has no row yet). Never raises."""
+    if index_path() is None:
+        return
     try:
         manifest = json.loads(manifest_path(new).read_text(encoding="utf-8"))
         with _connection(repair=True) as db:
