@@ -32,6 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "work.sweep": ("load_sweep", "plan_sweep", "read_results", "sweep"),
     "work.sweep.compare": ("compare",),
     "work.rerun": ("rerun",),
+    "work.runs": ("runs",),
     "work.sweep.ray_executor": ("RayExecutor",),
     "work.distributed": ("PoolSettings",),
     "render.eval.metrics": ("video_metrics",),
@@ -73,6 +74,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; never run
     from svlab.work.sweep import load_sweep, plan_sweep, read_results, sweep
     from svlab.work.sweep.compare import compare
     from svlab.work.rerun import rerun
+    from svlab.work.runs import runs
     from svlab.work.sweep.ray_executor import RayExecutor
     from svlab.work.distributed import PoolSettings
     from svlab.render.eval.metrics import video_metrics

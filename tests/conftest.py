@@ -7,14 +7,16 @@ from PIL import Image
 
 @pytest.fixture(scope="session", autouse=True)
 def _offline_model_store(tmp_path_factory):
-    """No test reads or writes the user's model or plan caches, and none may download: the tiny model
-    is built once per session into a private store that `model="tiny"` finds."""
+    """No test reads or writes the user's model or plan caches or run index, and none may
+    download: the tiny model is built once per session into a private store that `model="tiny"`
+    finds."""
     store = tmp_path_factory.mktemp("svlab-models")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SVLAB_MODELS_DIR", str(store))
         mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("SVLAB_PLAN_CACHE", str(tmp_path_factory.mktemp("svlab-plans")))
+        mp.setenv("SVLAB_RUNS_INDEX", str(tmp_path_factory.mktemp("svlab-runs") / "runs.sqlite"))
         for name in ("HF_HUB_CACHE", "SVLAB_MODEL", "SVLAB_ALLOW_DOWNLOAD"):
             mp.delenv(name, raising=False)
         yield store

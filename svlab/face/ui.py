@@ -5,13 +5,15 @@ Upload an image (or write a prompt; without either the built-in demo image is us
 the profile, model, size and the sliders, press Generate. The run happens in a background
 thread, so the kernel stays free: Stop is answered at the next progress event (each
 denoising step), the run ends cleanly with nothing written, and the panel says where it
-stopped. Every run of the session lands in a small gallery; tick two to compare them side by
-side with the settings that differ. ipywidgets is imported when a panel is made.
+stopped. Every run lands in a small gallery (a new panel on the same folder shows its latest
+runs again, from the run index); tick two to compare them side by side with the settings that
+differ. ipywidgets is imported when a panel is made.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 import threading
@@ -27,7 +29,10 @@ from svlab.face.display import (
     result_summary, thumbnail_png,
 )
 from svlab.core.errors import InputError, SvlabError
+from svlab.core.records import GenerationResult
+from svlab.core.run_index import find
 from svlab.face.figures import TINY_FRAME
+from svlab.media import read_video
 from svlab.models import list_specs
 from svlab.render.service import generate as generate_video
 
@@ -46,6 +51,7 @@ SLIDERS: dict[str, tuple[str, int, int, int]] = {
 }
 LABEL_WIDTH = "9em"  # wide enough for every slider's name: none is cut off
 THUMB_WIDTH = 112
+GALLERY_RUNS = 12  # the latest runs a new panel shows again from the run index
 STYLE = f"<style>.svlab-pixelated {{ {PIXELATED}; }}</style>"
 
 
@@ -125,6 +131,7 @@ class GenerationPanel:
         self.widget.add_class("svlab-panel")  # classes for styles and the browser tests
         for name in ("stage", "status", "gallery", "compare", "video", "preview"):
             getattr(self, name).add_class(f"svlab-{name}")
+        self._reload_history()
 
     def _layout(self, w):
         sliders = list(self.sliders.values())
@@ -287,6 +294,28 @@ class GenerationPanel:
         self.button.disabled, self.stop_button.disabled = False, True
 
     # history and comparison ----------------------------------------------------------------
+
+    def _reload_history(self) -> None:
+        """The gallery as earlier panels on `out_dir` left it (a reopened notebook, a
+        restarted kernel): their latest runs still on disk, found in the run index."""
+        folder = self.out_dir.resolve()
+        try:
+            runs = [r for r in find()
+                    if r.status == "done" and Path(r.video).parent.resolve() == folder]
+        except SvlabError as e:  # a corrupt index: set aside, and said here
+            self.status.value = _red(html.escape(str(e)))
+            return
+        for run in runs[-GALLERY_RUNS:]:
+            try:
+                manifest = json.loads(Path(run.manifest).read_text(encoding="utf-8"))
+                frames, _ = read_video(run.video)
+            except (OSError, ValueError, SvlabError) as e:
+                log.warning("run %s not shown in the gallery: %s", run.video, e)
+                continue
+            seconds = sum((s or {}).get("seconds") or 0.0
+                          for s in (manifest.get("stages") or {}).values())
+            self._add_to_history(GenerationResult(frames=frames, video_path=Path(run.video),
+                                                  manifest=manifest), seconds)
 
     def _add_to_history(self, result, seconds: float) -> None:
         import ipywidgets as w

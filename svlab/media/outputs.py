@@ -21,6 +21,7 @@ from svlab.core.errors import InputError
 from svlab.core.files import hidden_name, new_token
 from svlab.core.manifest import manifest_path, manifest_text
 from svlab.core.overlap import refuse_overlap
+from svlab.core.run_index import record
 
 DEFAULT_FOLDER = Path("outputs")
 SIDECARS = (".vtt", ".srt")  # captions a video may be published with
@@ -75,8 +76,9 @@ class Publication:
     Inside the block the caller writes to `video` and `sidecar(suffix)`, hidden names beside
     `out`, and sets `manifest`. On success the manifest is written to a hidden file first,
     then the sidecars, the video and the manifest are renamed into place in that order (each
-    rename is atomic, so a reader never sees half a file). On any error every hidden file is
-    removed and nothing under the final names has changed.
+    rename is atomic, so a reader never sees half a file), and the video is recorded in the
+    run index (`svlab.core.run_index`). On any error every hidden file is removed and nothing
+    under the final names has changed.
     """
 
     def __init__(self, out: Path):
@@ -108,6 +110,7 @@ class Publication:
                     os.replace(path, self.out.with_suffix(suffix))
                 os.replace(self.video, self.out)
                 os.replace(staged_manifest, manifest_path(self.out))
+                record(self.out, self.manifest)
         finally:
             for path in (self.video, staged_manifest, *self._sidecars.values()):
                 path.unlink(missing_ok=True)

@@ -129,6 +129,23 @@ def test_history_gallery_and_side_by_side_comparison(panel):
     assert "<td>2</td><td>3</td>" in panel.compare.children[2].value
 
 
+def test_a_new_panel_shows_its_folders_runs_again(panel, tmp_path):
+    """A reopened notebook (a new kernel, a new panel): the gallery comes back from the run
+    index, without the runs whose video was deleted or that were made elsewhere."""
+    panel.model.value = "fallback"
+    panel.sliders["frames"].value = 3
+    for seed in (1, 2):
+        panel.sliders["seed"].value = seed
+        press(panel.button, panel)
+    again = GenerationPanel(out_dir=tmp_path)
+    assert [run.manifest["seed"] for run in again.history] == [1, 2]
+    assert [run.video_path for run in again.history] == [r.video_path for r in panel.history]
+    assert len(again.gallery.children) == 2
+    panel.history[0].video_path.unlink()
+    assert [run.manifest["seed"] for run in GenerationPanel(out_dir=tmp_path).history] == [2]
+    assert GenerationPanel(out_dir=tmp_path / "elsewhere").history == []
+
+
 def test_preview_shows_the_image_the_next_run_uses(panel):
     assert panel.preview_note.value == "<small>built-in demo image, 64x64</small>"
     assert Image.open(io.BytesIO(panel.preview.value)).width == 112

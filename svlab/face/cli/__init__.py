@@ -19,8 +19,8 @@ from svlab.core.errors import SvlabError
 
 # Modules under svlab.face.cli that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = [
-    "generate", "story", "media", "interpolate", "models", "plan", "sweep", "rerun", "compare",
-    "report", "serve",
+    "generate", "story", "media", "interpolate", "models", "plan", "sweep", "rerun", "runs",
+    "compare", "report", "serve",
 ]
 
 

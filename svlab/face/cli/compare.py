@@ -1,4 +1,5 @@
-"""`svlab compare`: a sweep's runs side by side in one video, and a contact sheet."""
+"""`svlab compare`: a sweep's runs, or any manifests' videos, side by side in one video, and a
+contact sheet."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ from svlab.face.cli.common import add_json_flag, print_json
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "compare", help="a sweep's runs side by side (grid video + contact sheet)",
-        description="Put the finished runs of a sweep folder side by side: one MP4 with a "
+        "compare", help="runs side by side: a sweep's, or any manifests' (grid video + "
+                        "contact sheet)",
+        description="Put the finished runs of a sweep folder, or the videos of any manifests "
+                    "(A.json B.json ...), side by side: one MP4 with a "
                     "labelled tile per run (ffmpeg xstack; synchronised, the shorter ones "
                     "holding their last frame) and a contact sheet PNG (a row per run, a "
                     "column per sampled frame).")
-    p.add_argument("sweep", metavar="DIR", help="the sweep's folder (with results.csv)")
+    p.add_argument("sweep", metavar="DIR|MANIFEST", nargs="+",
+                   help="a sweep's folder (with results.csv), or manifests X.json (X.mp4 names "
+                        "its manifest)")
     p.add_argument("--by", nargs="+", default=None, metavar="SETTING",
                    help="label and order the tiles by these settings (default: the varied "
                         "ones); with two or more, a column per value of the last")
     p.add_argument("--where", action="append", default=[], metavar="SETTING=VALUE",
                    help="only the runs with this value (repeatable)")
     p.add_argument("--out", default=None, metavar="GRID.mp4",
-                   help="the grid video (default: DIR/compare.mp4)")
+                   help="the grid video (default: compare.mp4 in DIR or beside the "
+                        "first manifest)")
     p.add_argument("--sheet", default=None, metavar="SHEET.png",
                    help="the contact sheet (default: the grid's path with .png)")
     p.add_argument("--columns", type=int, default=None, help="tiles per row")

@@ -1,9 +1,11 @@
-"""A sweep's runs side by side: the finished runs of a sweep folder, chosen (`where`), ordered
-and labelled by settings (`by`), as one grid video and one contact sheet.
+"""Runs side by side: the finished runs of a sweep folder, or any videos named by their
+manifests, chosen (`where`), ordered and labelled by settings (`by`), as one grid video and one
+contact sheet.
 
     svlab.compare("sweeps/motion", by=["seed", "motion_bucket_id"])
     # sweeps/motion/compare.mp4: a row per seed, a column per motion_bucket_id
     # sweeps/motion/compare.png: a row per run, a column per sampled frame
+    svlab.compare(["outputs/a.json", "outputs/b.json"], "grid.mp4")  # any two runs
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Sequence
 
 from svlab.core.config import setting_names
 from svlab.core.errors import InputError, did_you_mean
+from svlab.core.manifest import manifest_path
 from svlab.media.grid import contact_sheet, side_by_side
 from svlab.work.sweep.results import read_results
 from svlab.core.bounded import MAX_MANIFEST_BYTES, load_structured
@@ -34,20 +37,28 @@ class Comparison:
     layout: dict[str, Any] = field(default_factory=dict)
 
 
-def compare(sweep: str | Path, out: str | Path | None = None, *,
+def compare(sweep: str | Path | Sequence[str | Path], out: str | Path | None = None, *,
             by: Sequence[str] | None = None, where: Sequence[str] = (),
             sheet: str | Path | None = None, columns: int | None = None,
             tile_width: int | None = None, frames: int = 8) -> Comparison:
-    """The finished runs of the sweep folder `sweep` side by side in `out` (default
-    SWEEP/compare.mp4) and as a contact sheet (`sheet`, default `out` with .png).
+    """The finished runs of the sweep folder `sweep`, or the videos of the manifests `sweep`
+    lists (`X.json`, or `X.mp4` for its manifest), side by side in `out` (default
+    compare.mp4 in the sweep's folder or the first manifest's) and as a contact sheet
+    (`sheet`, default `out` with .png).
 
     `by` names the settings each tile is ordered by and labelled with (default: the settings
     the sweep varies); with two or more, the grid has a column per value of the last one. Where
     two tiles would carry the same label, the other settings that differ among the tiles shown
     are added to the labels, so that every tile's label tells it apart from the others.
     `where` keeps the runs whose setting has a value ("seed=3")."""
-    folder = Path(sweep)
-    rows, varied = _finished(folder)
+    sources = [Path(sweep)] if isinstance(sweep, (str, Path)) else [Path(p) for p in sweep]
+    if len(sources) == 1 and sources[0].is_dir():
+        folder = sources[0]
+        rows, varied = _finished(folder)
+        guarded = [folder / RESULTS_FILE]
+    else:
+        rows, varied = _from_manifests(sources)
+        folder, guarded = sources[0].parent, []
     names = list(by) if by else varied
     for name in names:
         if name not in LABELLED:
@@ -72,7 +83,7 @@ def compare(sweep: str | Path, out: str | Path | None = None, *,
         raise InputError(f"the grid must end in .mp4 and the sheet in .png; got {str(out)!r} "
                          f"and {str(sheet)!r}")
     videos = [r["video"] for r in chosen]
-    refuse_overlap([out, sheet], [folder / RESULTS_FILE, *(r["video"] for r in rows),
+    refuse_overlap([out, sheet], [*guarded, *(r["video"] for r in rows),
                                   *(r["manifest"] for r in rows),
                                   *(r["image"] for r in rows)])
     if same_path(out, sheet):
@@ -86,9 +97,6 @@ def _finished(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The done runs of the sweep whose video is in place, with every setting from their
     manifest (so any setting can label a tile, varied or not); and the varied settings (the
     table's setting columns)."""
-    if not folder.is_dir():
-        raise InputError(f"{str(folder)!r} is not a sweep folder; accepted: the folder a sweep "
-                         "wrote (with results.csv)")
     table = read_results(folder)
     rows = []
     for _, row in table[table["status"] == "done"].iterrows():
@@ -110,6 +118,37 @@ def _finished(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     if not rows:
         raise InputError(f"no finished run in {folder} to compare: run the sweep first")
     return rows, [c for c in table.columns if c in LABELLED]
+
+
+def _from_manifests(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """A run per manifest (a video names its manifest beside it), with its video beside it;
+    and the settings that differ among them."""
+    if not paths:
+        raise InputError("nothing to compare; accepted: a sweep folder or manifests (X.json)")
+    rows = []
+    for path in paths:
+        manifest = manifest_path(path) if path.suffix.lower() == ".mp4" else path
+        if manifest.suffix.lower() != ".json" or not manifest.is_file():
+            raise InputError(f"{str(path)!r} is neither a sweep folder nor a manifest; "
+                             "accepted: a sweep folder, or manifests X.json (or X.mp4)")
+        recorded = load_structured(manifest, "manifest", max_bytes=MAX_MANIFEST_BYTES,
+                                   kind="json")
+        output = recorded.get("output") if isinstance(recorded, dict) else None
+        if not isinstance(output, dict) or not isinstance(output.get("video"), str):
+            raise InputError(f"manifest {manifest} is not an svlab video manifest")
+        video = manifest.with_name(Path(output["video"]).name).resolve()
+        if not video.is_file():
+            raise InputError(f"the video of {manifest} is missing: {video}")
+        inputs = recorded.get("inputs") if isinstance(recorded.get("inputs"), dict) else {}
+        image = inputs.get("image") if isinstance(inputs.get("image"), dict) else {}
+        source = image.get("image")
+        rows.append({"key": manifest.stem,
+                     "input": str(image.get("name") or source or inputs.get("prompt") or ""),
+                     "video": video, "manifest": manifest.resolve(),
+                     "settings": {n: recorded.get(n) for n in setting_names()},
+                     "image": source if isinstance(source, str) and source else None})
+    varied = [n for n in LABELLED if len({repr(r["settings"].get(n)) for r in rows}) > 1]
+    return rows, varied
 
 
 def _telling_apart(rows: list[dict[str, Any]], names: list[str]) -> list[str]:

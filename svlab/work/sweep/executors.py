@@ -25,6 +25,7 @@ from svlab.render.eval.metrics import VideoMetrics, video_metrics
 from svlab.models import VideoModelLoader
 from svlab.media import read_video
 from svlab.core.files import atomic_output
+from svlab.core.run_index import record_metrics
 from svlab.media.images import load_image
 from svlab.run.clip import cached_loader, model_to_load
 from svlab.render.service import generate
@@ -136,6 +137,7 @@ def finished_result(task: RunTask, *, metrics: bool = True) -> RunResult:
     if metrics:
         try:
             result.metrics = read_metrics(task) or measure_video(task)
+            record_metrics(task.video, result.metrics.to_dict())
         except Exception as error:  # the run stands; its row says why it has no metrics
             log.warning("metrics of run %s failed: %s", task.key, error)
             result.reason = f"metrics: {describe(error)}"

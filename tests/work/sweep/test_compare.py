@@ -83,3 +83,23 @@ def test_every_tile_label_tells_its_run_apart(sweep_dir, tmp_path):
     assert result.labels[0] == "seed=1\nnum_frames=4"
     assert main(["compare", str(sweep_dir), "--by", "seed", "--out", str(tmp_path / "c.mp4"),
                  "--json"]) == 0
+
+
+def test_any_manifests_side_by_side(sweep_dir, tmp_path, capsys):
+    """Runs named by their manifests (or videos), wherever they are: labelled by the settings
+    that differ among them; anything else is refused in one line."""
+    table = svlab.read_results(sweep_dir)
+    short = table[table["num_frames"] == 4].sort_values("seed")
+    a, b = (sweep_dir / m for m in short["manifest"])
+    out = tmp_path / "two.mp4"
+    assert main(["compare", str(b), str(a.with_suffix(".mp4")), "--out", str(out),
+                 "--tile-width", "64", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"] == ["seed=1", "seed=2"] and report["keys"] == [a.stem, b.stem]
+    assert probe(out)["width"] == 2 * 64 and probe(out)["frames"] == 4
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["compare", str(a), str(tmp_path / "notes.txt"), "--out",
+                 str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is neither a sweep folder nor a manifest" in err
+    assert not (tmp_path / "x.mp4").exists()

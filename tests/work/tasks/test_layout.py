@@ -32,6 +32,23 @@ def test_publish_is_one_rename(tmp_path):
     assert _names(data.result(task_id)) == [f"{task_id}.mp4"]
 
 
+def test_publish_points_the_run_index_at_the_result(tmp_path, monkeypatch):
+    from svlab.core.manifest import write_manifest
+    from svlab.core.run_index import find, record
+
+    monkeypatch.setenv("SVLAB_RUNS_INDEX", str(tmp_path / "runs.sqlite"))
+    data = DataFolder.create(tmp_path / "data")
+    task_id = "b" * 32
+    staging = data.new_staging(task_id)
+    manifest = {"model": "tiny", "seed": 7, "output": {"video": f"{task_id}.mp4"}}
+    (staging / f"{task_id}.mp4").write_bytes(b"x")
+    write_manifest(staging / f"{task_id}.mp4", manifest)
+    record(staging / f"{task_id}.mp4", manifest)  # as the service's Publication does
+    data.publish(staging, task_id)
+    assert [(r.video, r.status, r.settings["seed"]) for r in find()] == \
+        [(str(data.video(task_id)), "done", 7)]
+
+
 def test_clean_at_start(tmp_path):
     data = DataFolder.create(tmp_path / "data")
     store = TaskStore(data.database)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from svlab.core.files import atomic_output
+from svlab.core.run_index import move
 from svlab.work.tasks.execution.store import TaskStore, valid_task_id
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,12 @@ class DataFolder:
 
     def publish(self, staging: Path, task_id: str) -> None:
         """Rename a finished run's folder into place (replacing a result of an earlier run
-        whose success was never recorded)."""
+        whose success was never recorded), and point the run index at its final place."""
         final = self.result(task_id)
         if final.exists():
             shutil.rmtree(final)
         os.rename(staging, final)
+        move(staging / f"{task_id}.mp4", self.video(task_id))
 
     def unpublish(self, task_id: str) -> None:
         shutil.rmtree(self.result(task_id), ignore_errors=True)
