@@ -70,14 +70,6 @@ def denoiser_caching(loader) -> bool:
     return getattr(loader.pipeline, loader.family.denoiser).is_cache_enabled
 
 
-def test_each_method_default_strength_runs(loaded):
-    loader, calls = loaded
-    _, full = _run(loader, calls)
-    for method in METHODS:
-        _, work = _run(loader, calls, cache=method)
-        assert 0 < work <= full
-
-
 @pytest.mark.parametrize("settings, words", [
     ({"cache": "teacache"},
      ["unknown cache 'teacache'", "first_block, pyramid_attention, taylorseer"]),
