@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from svlab.core.config import CACHE_METHODS, cache_parameter
+from svlab.core.config import cache_parameter
 from svlab.core.errors import ConfigError
 from svlab.models.family import Family
 
@@ -37,19 +37,18 @@ def check_cache(family: Family, method: str | None) -> None:
 
 
 def cache_config(method: str, threshold: float | None, pipe):
-    """diffusers' config object of `method` with `cache_threshold` applied."""
-    from diffusers.hooks import (FirstBlockCacheConfig, PyramidAttentionBroadcastConfig,
-                                 TaylorSeerCacheConfig)
+    """diffusers' config object of `method` (one of CACHE_METHODS, checked by the config)
+    with `cache_threshold` applied."""
+    from diffusers import hooks
 
     parameter, value = cache_parameter(method, threshold)
     if method == "first_block":
-        return FirstBlockCacheConfig(**{parameter: value})
+        return hooks.FirstBlockCacheConfig(**{parameter: value})
     if method == "taylorseer":
-        return TaylorSeerCacheConfig(**{parameter: value}, cache_identifiers=_TAYLORSEER_MODULES)
-    if method == "pyramid_attention":
-        return PyramidAttentionBroadcastConfig(
-            **{parameter: value}, current_timestep_callback=lambda: pipe.current_timestep)
-    raise ConfigError(f"unknown cache {method!r}; accepted: {', '.join(CACHE_METHODS)}")
+        return hooks.TaylorSeerCacheConfig(**{parameter: value},
+                                           cache_identifiers=_TAYLORSEER_MODULES)
+    return hooks.PyramidAttentionBroadcastConfig(  # pyramid_attention
+        **{parameter: value}, current_timestep_callback=lambda: pipe.current_timestep)
 
 
 @contextlib.contextmanager
