@@ -62,3 +62,15 @@ def test_a_sweep_grid_over_cache(tmp_path, photo_file):
     recorded = [json.loads((tmp_path / "sweep" / m).read_text())["cache"]
                 for m in table["manifest"]]
     assert recorded == [None, "first_block", "pyramid_attention"]
+
+
+def test_a_manifest_from_before_caching_reruns_without_it(capsys, photo_file, tmp_path):
+    out = tmp_path / "plain.mp4"
+    assert main(["generate", "--image", str(photo_file), *TINY, "--out", str(out)]) == 0
+    manifest = out.with_suffix(".json")
+    recorded = json.loads(manifest.read_text())
+    del recorded["cache"], recorded["cache_threshold"]
+    manifest.write_text(json.dumps(recorded))
+    capsys.readouterr()
+    assert main(["rerun", str(manifest), "--check", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["check"]["identical"] is True
