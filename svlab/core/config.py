@@ -38,6 +38,15 @@ DEVICES = ("auto", "cpu", "cuda")
 CODECS = ("libx264",)
 PIXEL_FORMATS = ("yuv420p", "yuv444p")
 INTERPOLATION_METHODS = ("none", "repeat", "blend", "minterpolate", "flow", "rife")
+# Step caching: reuse a denoiser's work between neighbouring steps (diffusers' cache hooks,
+# svlab.models.caching). Each method has one parameter, the `cache_threshold` setting:
+# (what it sets in diffusers, lowest, highest, default, whole number?). Which family takes
+# which method is the family's business (`Family.cache_methods`).
+CACHE_METHODS: dict[str, tuple[str, float, float, float, bool]] = {
+    "first_block": ("threshold", 0.001, 1.0, 0.05, False),  # skip the rest when block 0 barely changed
+    "taylorseer": ("cache_interval", 2, 50, 5, True),  # compute every Nth step, extrapolate between
+    "pyramid_attention": ("spatial_attention_block_skip_range", 2, 50, 2, True),  # reuse attention
+}
 AUTO_PROFILE = "auto"  # not in PROFILES: `standard` fitted to the device by svlab.load_config
 
 # Upper bounds on the work one config may ask for, checked before any work starts. They are
@@ -113,6 +122,8 @@ class VideoConfig:
     vae_slicing: bool = False  # one video of a batch through the VAE at a time
     free_text_encoder: bool = False  # encode the prompt once, then move the encoder off
     compile: bool = False
+    cache: str | None = None  # a step-caching method of CACHE_METHODS; None: every step computed
+    cache_threshold: float | None = None  # the method's parameter; None: its default
     device: str = "auto"
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
 
@@ -150,6 +161,7 @@ class VideoConfig:
         _check_choice("attention", self.attention, ATTENTION)
         _check_choice("offload", self.offload, OFFLOAD)
         _check_choice("device", self.device, DEVICES)
+        _check_cache(self.cache, self.cache_threshold)
 
     def replace(self, **overrides: Any) -> "VideoConfig":
         """A new, validated config with these fields changed (processing fields included)."""
@@ -277,6 +289,29 @@ def _type_name(tp) -> str:
 def _check_choice(name: str, value: str, choices) -> None:
     if value not in choices:
         raise ConfigError(unknown_choice(name, value, choices))
+
+
+def _check_cache(method: str | None, threshold: float | None) -> None:
+    if method is None:
+        if threshold is not None:
+            raise ConfigError(f"cache_threshold={threshold} needs a cache method; accepted: "
+                              + ", ".join(CACHE_METHODS))
+        return
+    _check_choice("cache", method, CACHE_METHODS)
+    if threshold is None:
+        return
+    parameter, low, high, _, whole = CACHE_METHODS[method]
+    _check_range(f"cache_threshold ({method}'s {parameter})", threshold, low, high)
+    if whole and threshold != int(threshold):
+        raise ConfigError(f"cache_threshold={threshold} is {method}'s {parameter}, a whole "
+                          f"number; accepted: {int(low)} to {int(high)}")
+
+
+def cache_parameter(method: str, threshold: float | None) -> tuple[str, float | int]:
+    """(the diffusers parameter, its value) that `cache_threshold` sets for `method`."""
+    parameter, _, _, default, whole = CACHE_METHODS[method]
+    value = default if threshold is None else threshold
+    return parameter, int(value) if whole else float(value)
 
 
 def _check_range(name: str, value, low, high, *, low_open: bool = False) -> None:

@@ -59,6 +59,7 @@ class CogVideoX(TextVideoFamily):
     max_sequence_length = MAX_SEQUENCE_LENGTH
     conditioning = ("encode_prompt",)  # T5; the image latents are sampled with the seed
     specs = SPECS
+    cache_methods = ("first_block", "taylorseer", "pyramid_attention")  # tested on the tiny model
 
     def build_module(self, component: str, config: dict[str, Any]):
         from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel

@@ -12,6 +12,7 @@ written once, against this interface:
   encodes and denoises, `decode` for the latents;
 - recovering from out-of-memory (`svlab.run.recovery`): `remedies`, in order;
 - planning its memory without weights (`svlab.memory.predict`): `stages` and `trace`;
+- the step-caching methods it can take (`cache_methods`, applied by svlab.models.caching);
 - the memory options it can take (`options`: VAE tiling, layerwise casting, freeing the text
   encoder, ...), which the loader applies and the planner weighs.
 """
@@ -88,6 +89,8 @@ class Family(abc.ABC):
     # their arguments: runs of one input may share their results (svlab.work.sweep.reuse)
     conditioning: tuple[str, ...] = ()
     specs: tuple[ModelSpec, ...] = ()
+    # step-caching methods it takes (svlab.core.config.CACHE_METHODS; svlab.models.caching)
+    cache_methods: tuple[str, ...] = ()
     audio: bool = False  # whether the pipeline makes a sound track beside the frames (LTX-2)
 
     @abc.abstractmethod

@@ -60,6 +60,7 @@ class LTXVideo(TextVideoFamily):
     max_sequence_length = MAX_SEQUENCE_LENGTH
     conditioning = ("encode_prompt",)  # T5; the image latents carry the seed's noise
     specs = SPECS
+    cache_methods = ("first_block", "taylorseer", "pyramid_attention")  # tested on the tiny model
 
     def build_module(self, component: str, config: dict[str, Any]):
         from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel

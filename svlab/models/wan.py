@@ -99,6 +99,7 @@ class Wan(TextVideoFamily):
     max_sequence_length = MAX_SEQUENCE_LENGTH
     conditioning = ("encode_prompt", "encode_image")  # umT5, and Wan2.1's CLIP image encoder
     specs = SPECS
+    cache_methods = ("first_block", "taylorseer", "pyramid_attention")  # tested on the tiny model
     repeated = ("vae.encoder", "vae.decoder")  # once per chunk of frames, with caches
 
     def build_module(self, component: str, config: dict[str, Any]):

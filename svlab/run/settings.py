@@ -26,6 +26,7 @@ from svlab.core.config import AUTO_PROFILE, VideoConfig, profile_settings, read_
 from svlab.core.errors import InputError
 from svlab.memory import fit_to_vram
 from svlab.models import family_of, get_spec
+from svlab.models.caching import check_cache
 from svlab.models.registry import is_registered
 
 DEFAULT_PROFILE = "standard"
@@ -122,8 +123,11 @@ def _available_bytes() -> int | None:
 
 
 def check_model_settings(config: VideoConfig) -> None:
-    """ConfigError when a registry model cannot take the config's size or frame count."""
+    """ConfigError when a registry model cannot take the config's size, frame count or step
+    caching method."""
     if is_registered(config.model):
         spec = get_spec(config.model)
-        family_of(spec).check(spec, height=config.height, width=config.width,
-                              num_frames=config.num_frames, config=config)
+        family = family_of(spec)
+        family.check(spec, height=config.height, width=config.width,
+                     num_frames=config.num_frames, config=config)
+        check_cache(family, config.cache)

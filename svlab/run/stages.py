@@ -10,7 +10,8 @@ conditioning stage (image and text encoding) until the denoiser's first call and
 failure can be retried without denoising again. With `free_text_encoder`, the prompt is encoded
 by the pipeline's own `encode_prompt` first and the text encoder leaves the device before the
 call, which then takes the embeddings: the same frames, without the encoder's weights beside
-the denoiser. The generation service (through the recovery
+the denoiser. With `cache`, the denoiser reuses work between steps during the call
+(svlab.models.caching). The generation service (through the recovery
 ladder), the memory measurements, the GPU check and the tests all run models through here.
 """
 
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from svlab.memory import StageTracker
 from svlab.models import Family
+from svlab.models.caching import step_cache
 from svlab.core.records import Audio
 
 Callback = Callable[[dict[str, Any]], None]
@@ -51,7 +53,8 @@ def denoise(pipe, family: Family, image, prompt: str | None, config, *,
         with encoding_then_denoising(tracker, family.stages[0], getattr(pipe, family.denoiser)):
             if config.free_text_encoder and family.text_encoder is not None:
                 arguments.update(encode_then_free(pipe, family, config, prompt))
-            with family.calling(pipe, config, on_step_end) as progress:
+            with family.calling(pipe, config, on_step_end) as progress, \
+                    step_cache(pipe, family, config.cache, config.cache_threshold):
                 output = pipe(
                     **arguments,
                     generator=torch.Generator("cpu").manual_seed(config.seed),

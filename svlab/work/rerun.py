@@ -120,6 +120,10 @@ def _compare_audio(new: Path, recorded: Path) -> tuple[bool | None, float | None
     return difference == 0.0, difference
 
 
+# Settings added after manifests were first written, whose absence means the run had them off.
+OFF_WHEN_ABSENT = ("cache", "cache_threshold")
+
+
 def _read(path: Path) -> dict[str, Any]:
     """The manifest, read with bounded work and checked like any other input."""
     return read_manifest(path)
@@ -128,11 +132,11 @@ def _read(path: Path) -> dict[str, Any]:
 def _settings(recorded: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The run's settings, with the model that actually ran; ConfigError/InputError when that
     model is not the one recorded (another revision of its weights)."""
-    missing = [n for n in setting_names() if n not in recorded]
+    missing = [n for n in setting_names() if n not in recorded and n not in OFF_WHEN_ABSENT]
     if missing:
         raise InputError(f"the manifest lacks settings {', '.join(missing)}: it was written by "
                          "another svlab version, which records less")
-    settings = {n: recorded[n] for n in setting_names()}
+    settings = {n: recorded.get(n) for n in setting_names()}
     notes = []
     if recorded["engine"] == "fallback":
         settings["model"] = "fallback"  # what made the frames, whatever was asked for

@@ -20,7 +20,7 @@ from svlab.core.errors import SvlabError
 # Modules under svlab.face.cli that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = [
     "generate", "story", "media", "interpolate", "models", "plan", "sweep", "rerun", "runs",
-    "compare", "report", "serve",
+    "compare", "report", "serve", "speed",
 ]
 
 

@@ -31,6 +31,11 @@ SETTING_FLAGS: list[tuple[str, str, type, str]] = [
     ("--attention", "attention", str, "auto, sdpa or xformers"),
     ("--offload", "offload", str, "none, model, block, leaf or sequential"),
     ("--device", "device", str, "auto, cpu or cuda"),
+    ("--cache", "cache", str, "step caching: first_block, taylorseer or pyramid_attention "
+                              "(transformer families; docs/speed.md)"),
+    ("--cache-threshold", "cache_threshold", float, "the cache method's parameter (first_block: "
+                                                    "threshold; taylorseer: interval; "
+                                                    "pyramid_attention: skip range)"),
     ("--interpolation", "interpolation", str, "frame interpolation method"),
     ("--interpolation-factor", "interpolation_factor", int, "frames per input interval"),
     ("--target-fps", "target_fps", float, "interpolate to this frame rate"),

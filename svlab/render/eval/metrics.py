@@ -207,3 +207,13 @@ def _flicker(frames: np.ndarray, flows: list[np.ndarray]) -> float:
 
 def _psnr_of_mse(mse: float) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def psnr(frames: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of uint8 `frames` against `reference` of the same shape, over all frames
+    (infinite when identical): the quality cost of a shortcut against the full computation."""
+    if frames.shape != reference.shape:
+        raise InputError(f"frames of shape {frames.shape} cannot be compared with "
+                         f"{reference.shape}")
+    mse = float(np.mean((frames.astype(np.float64) - reference.astype(np.float64)) ** 2))
+    return _psnr_of_mse(mse)
