@@ -103,6 +103,7 @@ def test_panel_generates_from_an_upload_and_shows_the_result(generate_page, tmp_
     assert panel.locator(".svlab-preview").evaluate("e => e.naturalWidth") > 0
     set_slider(panel, "frames", 3)
     set_slider(panel, "steps", 2)
+    shown = panel.locator(".svlab-gallery img").count()  # the notebook's own runs, from the index
     panel.locator("button", has_text="Generate").click()
     panel.locator(".svlab-stage", has_text="done in").wait_for(timeout=180_000)
     status = panel.locator(".svlab-status").inner_text()
@@ -112,7 +113,7 @@ def test_panel_generates_from_an_upload_and_shows_the_result(generate_page, tmp_
         "() => document.querySelector('.svlab-panel video.svlab-video').readyState >= 2")
     assert media_state(generate_page.page, ".svlab-panel video.svlab-video")[0]["duration"] > 0
     assert sharpness(video.screenshot()) > 0.5
-    assert panel.locator(".svlab-gallery img").count() == 1
+    assert panel.locator(".svlab-gallery img").count() == shown + 1
     made = list((Path(generate_page.lab.root) / "notebooks" / "outputs").glob("sunset_*.mp4"))
     assert len(made) == 1
     Image.open(tmp_path / "sunset.png")  # the upload itself is untouched
@@ -143,8 +144,9 @@ def test_panel_compares_two_runs_side_by_side(generate_page, artifacts):
     panel.locator("button", has_text="Generate").click()
     panel.locator(".svlab-stage", has_text="done in").wait_for(timeout=180_000)
     cards = panel.locator(".svlab-gallery > .widget-vbox")
-    assert cards.count() == 2
-    for i in range(2):
+    last = cards.count()
+    assert last >= 2
+    for i in (last - 2, last - 1):  # the upload's run (seed 42), then this one (seed 7)
         cards.nth(i).locator("input[type=checkbox]").check()
     compare = panel.locator(".svlab-compare")
     compare.locator("video").nth(1).wait_for()
@@ -159,6 +161,7 @@ def test_panel_compares_two_runs_side_by_side(generate_page, artifacts):
 @pytest.fixture(scope="module")
 def reopened(generate_page, browser, lab, artifacts):
     """01_generate saved after the panel was used, its kernel shut down, opened again."""
+    shown = panel_of(generate_page).locator(".svlab-gallery img").count()
     saved = generate_page.save()
     generate_page.shut_down_and_close()
     page = NotebookPage(browser, lab, "notebooks/01_generate.ipynb")
@@ -167,19 +170,20 @@ def reopened(generate_page, browser, lab, artifacts):
         .first.wait_for(timeout=60_000)
     page.page.wait_for_timeout(2000)
     page.screenshot(artifacts / "01_generate-reopened.png")
-    yield saved, page
+    yield saved, page, shown
     page.page.close()
 
 
 def test_reopened_notebook_draws_the_panel_from_its_saved_state(reopened):
-    saved, page = reopened
+    saved, page, shown = reopened
+    assert shown >= 2  # the notebook's runs and the panel's two
     assert "widgets" in saved["metadata"]  # `make install` turns on saving widget state
     panel_cell = page.page.locator(".jp-CodeCell").last
     assert panel_cell.locator(".svlab-panel").count() == 1
     assert "Error displaying widget" not in panel_cell.inner_text()
-    assert panel_cell.locator(".svlab-gallery img").count() == 2
+    assert panel_cell.locator(".svlab-gallery img").count() == shown
 
 
 def test_reopened_notebook_shows_no_widget_errors(reopened):
-    saved, page = reopened
+    saved, page, _ = reopened
     assert page.widget_errors() == []
