@@ -59,6 +59,7 @@ MAX_FPS = 240
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes up to 2**64 - 1
 MAX_GUIDANCE = 100.0
 MAX_PROMPT = 10_000  # characters of a negative prompt
+MAX_GPUS = 64  # processes that make one video together (one node's GPUs)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class VideoConfig:
     cache: str | None = None  # a step-caching method of CACHE_METHODS; None: every step computed
     cache_threshold: float | None = None  # the method's parameter; None: its default
     device: str = "auto"
+    # processes (one per GPU; gloo on a CPU) that make one video with context parallelism
+    gpus: int = 1
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
 
     def __post_init__(self):
@@ -162,6 +165,7 @@ class VideoConfig:
         _check_choice("offload", self.offload, OFFLOAD)
         _check_choice("device", self.device, DEVICES)
         _check_cache(self.cache, self.cache_threshold)
+        _check_range("gpus", self.gpus, 1, MAX_GPUS)
 
     def replace(self, **overrides: Any) -> "VideoConfig":
         """A new, validated config with these fields changed (processing fields included)."""

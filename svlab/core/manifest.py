@@ -54,6 +54,8 @@ def build_manifest(
         "resolved_dtype": info.dtype if info else None,
         "attention_backend": info.attention if info else None,
         "offload_mode": info.offload if info else None,
+        "world_size": record.parallel.world_size if record.parallel else 1,
+        "parallel": record.parallel,
         "stages": dict(stages or {}),
         "inputs": dict(inputs),
         "output": dict(output),

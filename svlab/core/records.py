@@ -65,6 +65,18 @@ class RecoveryStep:
     action: str | None
 
 
+@dataclass(frozen=True)
+class ParallelLayout:
+    """How one video was split over processes: diffusers' context parallelism with Ulysses
+    attention of `ulysses_degree` over `world_size` processes talking through `backend`
+    (nccl on GPUs, gloo on a CPU); rank 0 decoded, encoded and wrote."""
+
+    world_size: int
+    ulysses_degree: int
+    backend: str
+    method: str = "context parallelism (Ulysses)"
+
+
 @dataclass
 class ClipRecord:
     """How one clip was made: by the model ("model") or the fallback engine ("fallback"), with
@@ -74,6 +86,7 @@ class ClipRecord:
     model_info: ModelInfo | None = None
     recovery: list[RecoveryStep] = field(default_factory=list)
     fallback_reason: str | None = None
+    parallel: ParallelLayout | None = None  # None: one process made the clip
 
 
 @dataclass(frozen=True)

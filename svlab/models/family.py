@@ -92,6 +92,9 @@ class Family(abc.ABC):
     # step-caching methods it takes (svlab.core.config.CACHE_METHODS; svlab.models.caching)
     cache_methods: tuple[str, ...] = ()
     audio: bool = False  # whether the pipeline makes a sound track beside the frames (LTX-2)
+    # whether one video can be split over several processes (svlab.run.parallel_run) by the
+    # context-parallel plan (`_cp_plan`) the denoiser's diffusers class declares
+    context_parallel: bool = False
 
     @abc.abstractmethod
     def build_module(self, component: str, config: dict[str, Any]):
@@ -158,6 +161,12 @@ class Family(abc.ABC):
     def decode(self, pipe, latents, decode_chunk_size: int):
         """Float frames (batch, frames, height, width, 3) in [0, 1] from the latents of
         `pipe(..., output_type="latent")`, exactly as `output_type="np"` would give them."""
+
+    def sequence_length(self, spec: ModelSpec, *, height: int, width: int,
+                        num_frames: int) -> int:
+        """The denoiser's video tokens for this size, which context parallelism splits evenly
+        over the processes. Only families with `context_parallel` implement it."""
+        raise NotImplementedError(f"{self.name} has no context-parallel plan")
 
     def use_sdpa(self, pipe) -> None:
         """Route attention through PyTorch's scaled_dot_product_attention."""

@@ -95,6 +95,7 @@ class Wan(TextVideoFamily):
     pipeline_class = "WanImageToVideoPipeline"
     also_loads = ("WanPipeline",)  # TI2V 5B's folder is saved as the text-to-video pipeline
     weighted = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
+    context_parallel = True  # WanTransformer3DModel._cp_plan
     default_guidance = 5.0
     max_sequence_length = MAX_SEQUENCE_LENGTH
     conditioning = ("encode_prompt", "encode_image")  # umT5, and Wan2.1's CLIP image encoder
@@ -141,6 +142,14 @@ class Wan(TextVideoFamily):
                 and "transformer_2" not in spec.components):
             raise ConfigError(f"guidance_scale_2 is for the low-noise expert of a two-expert "
                               f"model (wan2.2-i2v-a14b); {spec.id} has one transformer")
+
+    def sequence_length(self, spec: ModelSpec, *, height: int, width: int,
+                        num_frames: int) -> int:
+        vae, transformer = spec.components["vae"], spec.components["transformer"]
+        t, h, w = transformer["patch_size"]
+        spatial = vae.get("scale_factor_spatial", 8)
+        frames = (num_frames - 1) // vae.get("scale_factor_temporal", 4) + 1
+        return (frames // t) * (height // spatial // h) * (width // spatial // w)
 
     def call_arguments(self, config, image, prompt: str | None) -> dict[str, Any]:
         arguments = dict(

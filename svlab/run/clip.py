@@ -26,6 +26,7 @@ from svlab.models import VideoModelLoader, choose_model, resolve_device
 from svlab.media import write_video
 from svlab.media.interpolate import iter_interpolate, output_count, rate_ratio
 from svlab.core.records import Clip, ClipRecord
+from svlab.run.parallel_run import parallel_run
 from svlab.run.recovery import run_with_recovery
 from svlab.run.stages import Callback
 
@@ -45,7 +46,22 @@ def generate_clip(
     allow_fallback: bool = False,
 ) -> Clip:
     """Frames of one clip at the config's size and fps. `image` must already have the config's
-    size; `prompt` goes to the models that take one (and onto a fallback card)."""
+    size; `prompt` goes to the models that take one (and onto a fallback card). With
+    `config.gpus` > 1, this process and gpus-1 spawned ones make the clip together
+    (svlab.run.parallel_run); `loader` is then not used: a parallel model is loaded for the run."""
+    if config.gpus > 1:
+        with parallel_run(config, image, prompt) as (parallel_loader, layout):
+            clip = _generate_clip(image, config, prompt=prompt, loader=parallel_loader,
+                                  callback=callback, tracker=tracker, allow_fallback=False)
+        clip.record.parallel = layout
+        return clip
+    return _generate_clip(image, config, prompt=prompt, loader=loader, callback=callback,
+                          tracker=tracker, allow_fallback=allow_fallback)
+
+
+def _generate_clip(image: Image.Image, config: VideoConfig, *, prompt: str | None,
+                   loader: VideoModelLoader | None, callback: Callback | None,
+                   tracker: StageTracker | None, allow_fallback: bool) -> Clip:
     tracker = tracker or StageTracker(device_of(config), release_heap=False)
     notify = callback or (lambda event: None)
     record = ClipRecord(engine="model")

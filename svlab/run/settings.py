@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from svlab.core.config import AUTO_PROFILE, VideoConfig, profile_settings, read_config_file
-from svlab.core.errors import InputError
+from svlab.core.errors import ConfigError, InputError
 from svlab.memory import fit_to_vram
 from svlab.models import family_of, get_spec
 from svlab.models.caching import check_cache
+from svlab.models.parallel_plan import check_context_parallel
 from svlab.models.registry import is_registered
 
 DEFAULT_PROFILE = "standard"
@@ -124,10 +125,15 @@ def _available_bytes() -> int | None:
 
 def check_model_settings(config: VideoConfig) -> None:
     """ConfigError when a registry model cannot take the config's size, frame count or step
-    caching method."""
+    caching method, or cannot be split over its `gpus` processes."""
     if is_registered(config.model):
         spec = get_spec(config.model)
         family = family_of(spec)
         family.check(spec, height=config.height, width=config.width,
                      num_frames=config.num_frames, config=config)
         check_cache(family, config.cache)
+        check_context_parallel(spec, config.gpus, height=config.height, width=config.width,
+                               num_frames=config.num_frames)
+    elif config.gpus > 1:
+        raise ConfigError(f"gpus={config.gpus} needs a registry model to split; "
+                          f"{config.model!r} is not one; accepted: gpus=1")

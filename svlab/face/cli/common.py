@@ -18,6 +18,8 @@ SETTING_FLAGS: list[tuple[str, str, type, str]] = [
     ("--frames", "num_frames", int, "number of generated frames"),
     ("--fps", "fps", int, "frames per second of the clip"),
     ("--decode-chunk", "decode_chunk_size", int, "frames decoded at once by the VAE"),
+    ("--gpus", "gpus", int, "processes (one per GPU; gloo on a CPU) that make one video "
+                            "together, with context parallelism (Wan)"),
     ("--motion-bucket", "motion_bucket_id", int, "amount of motion (0-1023)"),
     ("--noise-aug", "noise_aug_strength", float, "noise added to the conditioning image"),
     ("--min-guidance", "min_guidance_scale", float, "guidance at the first frame"),
