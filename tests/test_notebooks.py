@@ -182,7 +182,9 @@ def check_sweep_output(out_dir: Path, params: dict):
 @pytest.mark.slow
 def test_changing_only_the_profile_changes_the_run(tmp_path):
     """01_generate at its defaults, then with `-p profile low-vram` alone: every setting not
-    given follows the profile. Both reports sit side by side in one folder."""
+    given follows the profile. The notebook names `mini`, whose own size, frames and steps come
+    before a profile's, so the profile changes what it is about: memory (offload, chunking).
+    Both reports sit side by side in one folder."""
     nb = str(ROOT / "notebooks" / "01_generate.ipynb")
     for extra in ([], ["-p", "profile", "low-vram"]):
         proc = subprocess.run([*SVLAB, "report", nb, "--out", "reports", *extra],
@@ -191,12 +193,11 @@ def test_changing_only_the_profile_changes_the_run(tmp_path):
     mini = json.loads((tmp_path / "reports/01_generate/01_generate.json").read_text())
     low = json.loads((tmp_path / "reports/01_generate--profile=low-vram/01_generate.json")
                      .read_text())
-    assert (mini["model"], mini["width"], mini["num_frames"], mini["num_inference_steps"],
-            mini["engine"]) == ("mini", 64, 8, 10, "model")
-    assert (low["model"], low["width"], low["height"], low["num_frames"],
-            low["num_inference_steps"], low["decode_chunk_size"], low["offload"]) == \
-        ("auto", 512, 512, 15, 15, 2, "model")
-    assert low["output"]["frames"] == 15  # the fallback engine answers: no weights here
+    for run in (mini, low):
+        assert (run["model"], run["width"], run["num_frames"], run["num_inference_steps"],
+                run["engine"], run["output"]["frames"]) == ("mini", 64, 8, 10, "model", 8)
+    assert (mini["offload"], mini["forward_chunking"]) == ("none", False)
+    assert (low["offload"], low["forward_chunking"]) == ("model", True)
     page = (tmp_path / "reports/01_generate/01_generate.html").read_text(encoding="utf-8")
     assert page.count("data:video/mp4;base64,") == 1
     assert page.count('src="data:image/png;base64,') == 2  # frame strip; time and memory
