@@ -37,6 +37,7 @@ def test_two_processes_make_the_frames_of_one(model, photo_file, tmp_path):
     assert two.manifest["gpus"] == 2 and not ranks()
 
 
+@pytest.mark.slow
 def test_a_killed_rank_ends_the_run_with_its_reason(photo_file, tmp_path, monkeypatch):
     # bounded, yet above a rank's start-up (imports and model load) on a loaded 2-core machine
     monkeypatch.setattr(parallel, "COLLECTIVE_TIMEOUT_S", 120.0)
