@@ -72,7 +72,8 @@ def test_a_broken_table_is_refused_in_one_line(sweep_copy, capsys, content):
 
 def test_a_file_or_a_truncated_manifest_is_refused(sweep_copy, capsys):
     _one_line_2(main(["compare", str(sweep_copy / "results.csv")]), capsys)
-    manifest = next((sweep_copy / "runs").glob("*.json"))
+    # a run's manifest, named by the table (runs/ also holds X.metrics.json)
+    manifest = sweep_copy / pd.read_csv(sweep_copy / "results.csv")["manifest"][0]
     manifest.write_text(manifest.read_text()[:50])
     _one_line_2(main(["compare", str(sweep_copy)]), capsys)
 
