@@ -83,8 +83,11 @@ def load_font(size: int, path: Path | None = None) -> ImageFont.FreeTypeFont:
 @functools.lru_cache(maxsize=64)
 def _load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     """Variable fonts are set to their Medium weight: the default instance of Noto Sans CJK
-    VF is Thin, too faint on a card."""
-    font = ImageFont.truetype(str(path), size, index=_face_index(path))
+    VF is Thin, too faint on a card. FreeType's basic layout, not raqm: raqm raised
+    `RuntimeError: raqm_layout() failed` on a prompt the task API's property test made, which
+    ended the task as an internal error; the basic layout draws any text."""
+    font = ImageFont.truetype(str(path), size, index=_face_index(path),
+                              layout_engine=ImageFont.Layout.BASIC)
     try:
         names = font.get_variation_names()
     except OSError:  # not a variable font
