@@ -25,6 +25,7 @@ from svlab.core.config import VideoConfig
 from svlab.core.records import ParallelLayout
 from svlab.memory import StageTracker
 from svlab.models import ResolvedModel, VideoModelLoader, resolve_device, resolve_model
+from svlab.models.placement import denoisers
 from svlab.run.stages import denoise
 
 COLLECTIVE_TIMEOUT_S = 300.0  # the longest any rank waits for its peers (or to start)
@@ -96,12 +97,10 @@ def _parallel_loader(config: VideoConfig, resolved: ResolvedModel,
 
     loader = VideoModelLoader(config, resolved=resolved)
     pipe = loader.load()
-    for name in ("transformer", "transformer_2"):
-        denoiser = getattr(pipe, name, None)
-        if denoiser is not None:
-            with _cpu_counts_as_a_device():
-                denoiser.enable_parallelism(
-                    config=ContextParallelConfig(ulysses_degree=layout.ulysses_degree))
+    for denoiser in denoisers(pipe, loader.family):
+        with _cpu_counts_as_a_device():
+            denoiser.enable_parallelism(
+                config=ContextParallelConfig(ulysses_degree=layout.ulysses_degree))
     return loader
 
 
